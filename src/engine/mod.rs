@@ -1,0 +1,102 @@
+//! The `Engine` trait: one stylized picture in, one out, whichever backend runs it.
+//!
+//! The daemon, `stylize`, `bench` and the tests only see [`Engine`]; [`open`] picks the
+//! backend from the config. Backends own their pre/post-processing (the CPU backend uses
+//! `frame::to_tensor`/`from_tensor`; the TensorRT backend does it in CUDA kernels), so the
+//! trait works on RGB pictures, not tensors. This module does not touch GStreamer.
+//!
+//! # Backends
+//! - [`onnx`]: ONNX Runtime through `ort` (the embedded default, CPU here).
+
+pub mod onnx;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::config::{Backend, EngineConfig};
+use crate::frame::{FrameError, RgbImage};
+use crate::model::{Manifest, ModelError};
+use crate::style::{StyleError, StyleSpec};
+
+/// What the status document says about the engine.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineInfo {
+    pub backend: &'static str,
+    pub model: String,
+    pub precision: String,
+    /// `[width, height]` the network runs at.
+    pub input: [u32; 2],
+}
+
+/// Time spent in each stage of one `stylize` call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StageTimes {
+    pub pre: Duration,
+    pub infer: Duration,
+    pub post: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(
+        "ONNX Runtime library not found (looked in: {searched}); run `make deps`, or set \
+         engine.onnxruntime in the config or ORT_DYLIB_PATH"
+    )]
+    RuntimeMissing { searched: String },
+    #[error("cannot load ONNX Runtime from {path}: {message}")]
+    RuntimeLoad { path: PathBuf, message: String },
+    #[error("model file {path} is not a model ONNX Runtime can load: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("model {model} does not match its manifest: {message}")]
+    Mismatch { model: String, message: String },
+    #[error("{0}")]
+    Size(String),
+    #[error(transparent)]
+    Style(#[from] StyleError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("inference failed: {0}")]
+    Run(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub trait Engine: Send {
+    fn info(&self) -> &EngineInfo;
+    /// The model's style names, in index order (empty when it has none).
+    fn styles(&self) -> &[String];
+    /// Selects a style or blend; takes effect on the next `stylize`.
+    fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError>;
+    /// Stylizes one picture at the engine's input size.
+    fn stylize(
+        &mut self,
+        image: &RgbImage,
+        times: &mut StageTimes,
+    ) -> Result<RgbImage, EngineError>;
+}
+
+/// Builds the engine the config asks for, checking the model before the first frame.
+pub fn open(config: &EngineConfig, style: &StyleSpec) -> Result<Box<dyn Engine>, EngineError> {
+    let manifest = Manifest::find(&config.models_dir, &config.model)?;
+    let size = config.size;
+    manifest
+        .accepts(size.width, size.height)
+        .map_err(|m| EngineError::Size(format!("{m}; set engine.size to match")))?;
+    match config.backend {
+        Backend::Onnx => {
+            let mut engine = onnx::OnnxEngine::open(&manifest, config)?;
+            engine.set_style(style)?;
+            Ok(Box::new(engine))
+        }
+        Backend::Tensorrt => Err(EngineError::Unsupported(
+            "this stylerd was built without the tensorrt feature; use engine.backend = \"onnx\" \
+             or rebuild with --features tensorrt on the Jetson"
+                .into(),
+        )),
+    }
+}

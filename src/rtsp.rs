@@ -1,0 +1,241 @@
+//! RTSP servers: the stylized output stream and the built-in test camera.
+//!
+//! Both run gst-rtsp-server on their own GLib main loop thread, bound to an address from
+//! the config (127.0.0.1 by default; port 0 picks a free port, for tests). The output
+//! server does not encode: the sink encodes once and hands H.264 access units to
+//! [`RtspOutput::push`], which feeds every connected client's `appsrc`. The test camera is
+//! a self-contained live pipeline (moving pattern, H.264). This module knows nothing about
+//! engines or frames.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RtspError {
+    #[error("cannot start the RTSP server on {address}:{port}: {message} (is the port in use?)")]
+    Bind {
+        address: String,
+        port: u16,
+        message: String,
+    },
+    #[error("GStreamer is not usable: {0}")]
+    Init(String),
+}
+
+/// A gst-rtsp-server instance running on its own main loop thread; stops on drop.
+struct ServerThread {
+    main_loop: glib::MainLoop,
+    thread: Option<JoinHandle<()>>,
+    port: u16,
+}
+
+impl ServerThread {
+    fn start(
+        address: &str,
+        port: u16,
+        mount: &str,
+        factory: rtsp::RTSPMediaFactory,
+    ) -> Result<Self, RtspError> {
+        gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
+        let server = rtsp::RTSPServer::new();
+        server.set_address(address);
+        server.set_service(&port.to_string());
+        let bind = |message: String| RtspError::Bind {
+            address: address.into(),
+            port,
+            message,
+        };
+        let mounts = server
+            .mount_points()
+            .ok_or_else(|| bind("no mount points".into()))?;
+        mounts.add_factory(mount, factory);
+        let context = glib::MainContext::new();
+        let source = server
+            .attach(Some(&context))
+            .map_err(|e| bind(e.to_string()))?;
+        let bound = server.bound_port();
+        if bound <= 0 {
+            if let Some(s) = context.find_source_by_id(&source) {
+                s.destroy();
+            }
+            return Err(bind("no port bound".into()));
+        }
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let thread_loop = main_loop.clone();
+        let thread = std::thread::Builder::new()
+            .name("rtsp-server".into())
+            .spawn(move || {
+                thread_loop.run();
+                // Destroying the attach source closes the listening socket (`SourceId::remove`
+                // would look in the default context, not ours).
+                if let Some(s) = context.find_source_by_id(&source) {
+                    s.destroy();
+                }
+                drop(server);
+            })
+            .map_err(|e| bind(e.to_string()))?;
+        Ok(Self {
+            main_loop,
+            thread: Some(thread),
+            port: bound as u16,
+        })
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The stylized output: an RTSP mount fed with already-encoded H.264.
+pub struct RtspOutput {
+    server: ServerThread,
+    clients: Arc<Mutex<Vec<gst_app::AppSrc>>>,
+    mount: String,
+    address: String,
+}
+
+impl RtspOutput {
+    pub fn start(address: &str, port: u16, mount: &str) -> Result<Self, RtspError> {
+        gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
+        let factory = rtsp::RTSPMediaFactory::new();
+        // One pipeline per client would re-encode nothing anyway; shared keeps it to one
+        // appsrc per connected session.
+        factory.set_shared(true);
+        factory.set_launch(
+            "( appsrc name=src is-live=true format=time do-timestamp=true min-latency=0 \
+               caps=video/x-h264,stream-format=byte-stream,alignment=au \
+             ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )",
+        );
+        let clients: Arc<Mutex<Vec<gst_app::AppSrc>>> = Arc::default();
+        let list = clients.clone();
+        factory.connect_media_configure(move |_, media| {
+            let bin = media.element().downcast::<gst::Bin>().ok();
+            let appsrc = bin
+                .and_then(|b| b.by_name("src"))
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+            if let Some(src) = appsrc {
+                list.lock().unwrap_or_else(|p| p.into_inner()).push(src);
+            }
+        });
+        let server = ServerThread::start(address, port, mount, factory)?;
+        Ok(Self {
+            server,
+            clients,
+            mount: mount.into(),
+            address: address.into(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    pub fn url(&self) -> String {
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        format!("rtsp://{host}:{}{}", self.server.port, self.mount)
+    }
+
+    /// Number of client pipelines currently fed.
+    pub fn clients(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Hands one encoded access unit to every client; clients that went away are dropped.
+    pub fn push(&self, buffer: &gst::Buffer) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.is_empty() {
+            return;
+        }
+        let mut copy = buffer.copy();
+        {
+            let b = copy.make_mut();
+            // Each client's appsrc stamps its own running time (do-timestamp).
+            b.set_pts(gst::ClockTime::NONE);
+            b.set_dts(gst::ClockTime::NONE);
+        }
+        clients.retain(|src| src.push_buffer(copy.clone()).is_ok());
+    }
+}
+
+/// The built-in test camera: a moving test pattern served as live H.264 over RTSP.
+pub struct TestCamera {
+    server: ServerThread,
+    mount: String,
+    address: String,
+}
+
+/// What the test camera shows.
+#[derive(Clone, Debug)]
+pub struct CameraSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// A `videotestsrc` pattern name (ball, smpte, snow, …).
+    pub pattern: String,
+}
+
+impl TestCamera {
+    pub fn start(
+        address: &str,
+        port: u16,
+        mount: &str,
+        spec: &CameraSpec,
+    ) -> Result<Self, RtspError> {
+        gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
+        let factory = rtsp::RTSPMediaFactory::new();
+        factory.set_shared(true);
+        let pattern: String = spec
+            .pattern
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        // The ball moves over a coloured background so stylized output shows texture, and
+        // the clock overlay-free pattern keeps it to base plugins only.
+        factory.set_launch(&format!(
+            "( videotestsrc is-live=true pattern={pattern} \
+               ! video/x-raw,width={w},height={h},framerate={fps}/1 \
+               ! videoconvert ! video/x-raw,format=I420 \
+               ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate=2000 \
+               ! rtph264pay name=pay0 pt=96 config-interval=1 )",
+            w = spec.width,
+            h = spec.height,
+            fps = spec.fps,
+        ));
+        let server = ServerThread::start(address, port, mount, factory)?;
+        Ok(Self {
+            server,
+            mount: mount.into(),
+            address: address.into(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port
+    }
+
+    pub fn url(&self) -> String {
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        format!("rtsp://{host}:{}{}", self.server.port, self.mount)
+    }
+}

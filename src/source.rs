@@ -1,0 +1,337 @@
+//! The capture pipeline: a source URI in, RGB frames of the inference size out.
+//!
+//! `source -> decodebin -> videoconvert -> videoscale -> appsink (RGB, WxH)`. The appsink
+//! callback moves each sample into a one-slot mailbox: in live mode a newer frame replaces
+//! an unread one and the replaced frame is counted as dropped, so latency never queues up;
+//! in every-frame mode the callback waits for the slot (files, tests, benchmarks). Bus
+//! errors become [`BusError`] values, never panics. The pipeline goes to `Null` on drop.
+//! This module does not decide what happens on errors (the daemon reconnects).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use thiserror::Error;
+
+use crate::config::{Size, SourceConfig, SourceMode, SourceUri};
+use crate::frame::{Frame, RgbImage};
+
+/// An error message from a pipeline's bus, as data.
+#[derive(Clone, Debug, Error)]
+#[error("{element}: {message}")]
+pub struct BusError {
+    pub element: String,
+    pub message: String,
+    pub debug: Option<String>,
+}
+
+impl BusError {
+    pub fn from_message(err: &gst::message::Error) -> Self {
+        Self {
+            element: err
+                .src()
+                .map(|s| s.path_string().to_string())
+                .unwrap_or_else(|| "pipeline".into()),
+            message: err.error().to_string(),
+            debug: err.debug().map(|d| d.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("GStreamer is not usable: {0}")]
+    Init(String),
+    #[error("cannot build the capture pipeline for {uri}: {message}")]
+    Build { uri: String, message: String },
+    #[error("cannot start the capture pipeline for {uri}: {message}")]
+    Start { uri: String, message: String },
+    #[error("camera error from {0}")]
+    Bus(#[from] BusError),
+    #[error("frame from the source has an unexpected format: {0}")]
+    Format(String),
+}
+
+/// What one `pull` got.
+#[derive(Debug)]
+pub enum Pulled {
+    Frame(Frame),
+    /// No frame within the timeout; the source may still be alive.
+    Timeout,
+    /// The source ended (end of file, or a live source that hung up).
+    Eos,
+}
+
+#[derive(Default)]
+struct Slot {
+    sample: Option<(gst::Sample, Instant)>,
+    eos: bool,
+}
+
+/// Shared between the appsink's streaming thread and the puller.
+#[derive(Default)]
+struct Mailbox {
+    slot: Mutex<Slot>,
+    changed: Condvar,
+    closed: AtomicBool,
+    captured: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Mailbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counters a source keeps across its lifetime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Frames that reached the end of the capture pipeline.
+    pub captured: u64,
+    /// Frames replaced by a newer one before the engine took them (live mode).
+    pub dropped: u64,
+}
+
+pub struct FrameSource {
+    pipeline: gst::Pipeline,
+    mailbox: Arc<Mailbox>,
+    size: Size,
+    seq: u64,
+    uri: String,
+}
+
+/// The `gst-launch` description of the head of the pipeline, up to raw video.
+fn head(uri: &SourceUri, cfg: &SourceConfig) -> Result<String, String> {
+    let quoted = |s: &str| {
+        if s.contains(['"', '\\']) {
+            Err(format!("{s:?} contains a quote or backslash"))
+        } else {
+            Ok(format!("\"{s}\""))
+        }
+    };
+    Ok(match uri {
+        SourceUri::Rtsp(u) => format!(
+            "rtspsrc location={} latency={} ! decodebin",
+            quoted(u)?,
+            cfg.rtsp_latency_ms
+        ),
+        SourceUri::File(p) => {
+            if !p.is_file() {
+                return Err(format!("file {} does not exist", p.display()));
+            }
+            format!(
+                "filesrc location={} ! decodebin",
+                quoted(&p.to_string_lossy())?
+            )
+        }
+        SourceUri::V4l2(dev) => {
+            if !dev.exists() {
+                return Err(format!("video device {} does not exist", dev.display()));
+            }
+            format!(
+                "v4l2src device={} ! decodebin",
+                quoted(&dev.to_string_lossy())?
+            )
+        }
+        SourceUri::Test {
+            pattern,
+            num_buffers,
+            fps,
+        } => format!(
+            "videotestsrc is-live=true pattern={pattern} num-buffers={} ! video/x-raw,framerate={fps}/1",
+            num_buffers.map_or(-1, i64::from)
+        ),
+    })
+}
+
+impl FrameSource {
+    pub fn open(uri: &SourceUri, cfg: &SourceConfig, size: Size) -> Result<Self, SourceError> {
+        gst::init().map_err(|e| SourceError::Init(e.to_string()))?;
+        let live = cfg.mode == SourceMode::Live;
+        let uri_text = cfg.uri.clone();
+        let build = |message: String| SourceError::Build {
+            uri: uri_text.clone(),
+            message,
+        };
+        // A file played "live" is paced at its own frame rate like a camera.
+        let sync = live && matches!(uri, SourceUri::File(_));
+        let description = format!(
+            "{} ! videoconvert ! videoscale ! \
+             video/x-raw,format=RGB,width={},height={},pixel-aspect-ratio=1/1 ! \
+             appsink name=frames max-buffers=1 drop=false sync={sync} enable-last-sample=false",
+            head(uri, cfg).map_err(build)?,
+            size.width,
+            size.height,
+        );
+        let pipeline = gst::parse::launch(&description)
+            .map_err(|e| build(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| build("not a pipeline".into()))?;
+        let appsink = pipeline
+            .by_name("frames")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| build("no appsink".into()))?;
+        let mailbox = Arc::new(Mailbox::default());
+        let (mb_sample, mb_eos) = (mailbox.clone(), mailbox.clone());
+        appsink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let captured = capture_instant(sink, &sample);
+                    mb_sample.captured.fetch_add(1, Ordering::Relaxed);
+                    let mut slot = mb_sample.lock();
+                    if !live {
+                        while slot.sample.is_some() && !mb_sample.closed.load(Ordering::Relaxed) {
+                            slot = mb_sample
+                                .changed
+                                .wait(slot)
+                                .unwrap_or_else(|p| p.into_inner());
+                        }
+                    }
+                    if mb_sample.closed.load(Ordering::Relaxed) {
+                        return Err(gst::FlowError::Flushing);
+                    }
+                    if slot.sample.replace((sample, captured)).is_some() {
+                        mb_sample.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    mb_sample.changed.notify_all();
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .eos(move |_| {
+                    mb_eos.lock().eos = true;
+                    mb_eos.changed.notify_all();
+                })
+                .build(),
+        );
+        let this = Self {
+            pipeline,
+            mailbox,
+            size,
+            seq: 0,
+            uri: cfg.uri.clone(),
+        };
+        this.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| SourceError::Start {
+                uri: cfg.uri.clone(),
+                message: this
+                    .bus_error()
+                    .map_or_else(|| "state change failed".into(), |e| e.to_string()),
+            })?;
+        Ok(this)
+    }
+
+    /// The first error waiting on the bus, if any.
+    fn bus_error(&self) -> Option<BusError> {
+        let bus = self.pipeline.bus()?;
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Some(BusError::from_message(err));
+            }
+        }
+        None
+    }
+
+    /// Waits up to `timeout` for the next frame.
+    pub fn pull(&mut self, timeout: Duration) -> Result<Pulled, SourceError> {
+        if let Some(err) = self.bus_error() {
+            return Err(err.into());
+        }
+        let deadline = Instant::now() + timeout;
+        let mut slot = self.mailbox.lock();
+        loop {
+            if let Some((sample, captured)) = slot.sample.take() {
+                self.mailbox.changed.notify_all();
+                drop(slot);
+                let image = self.to_image(&sample)?;
+                let frame = Frame {
+                    seq: self.seq,
+                    image,
+                    captured,
+                };
+                self.seq += 1;
+                return Ok(Pulled::Frame(frame));
+            }
+            if slot.eos {
+                return Ok(Pulled::Eos);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Pulled::Timeout);
+            }
+            slot = self
+                .mailbox
+                .changed
+                .wait_timeout(slot, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn to_image(&self, sample: &gst::Sample) -> Result<RgbImage, SourceError> {
+        let caps = sample
+            .caps()
+            .ok_or_else(|| SourceError::Format("sample without caps".into()))?;
+        let info = gst_video::VideoInfo::from_caps(caps)
+            .map_err(|e| SourceError::Format(e.to_string()))?;
+        if (info.width(), info.height()) != (self.size.width, self.size.height) {
+            return Err(SourceError::Format(format!(
+                "got {}x{}, asked for {}",
+                info.width(),
+                info.height(),
+                self.size
+            )));
+        }
+        let buffer = sample
+            .buffer()
+            .ok_or_else(|| SourceError::Format("sample without buffer".into()))?;
+        let map = buffer
+            .map_readable()
+            .map_err(|e| SourceError::Format(e.to_string()))?;
+        let stride = info.stride()[0] as usize;
+        RgbImage::from_strided(info.width(), info.height(), stride, &map)
+            .map_err(|e| SourceError::Format(e.to_string()))
+    }
+
+    pub fn counts(&self) -> SourceCounts {
+        SourceCounts {
+            captured: self.mailbox.captured.load(Ordering::Relaxed),
+            dropped: self.mailbox.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+}
+
+/// When a sample was captured: its running time on the pipeline clock for live sources,
+/// else (or when that is implausible) the moment it arrived here.
+fn capture_instant(sink: &gst_app::AppSink, sample: &gst::Sample) -> Instant {
+    let now = Instant::now();
+    let age = (|| {
+        let pts = sample.buffer()?.pts()?;
+        let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+        let running = segment.to_running_time(pts)?;
+        let clock = sink.clock()?;
+        let elapsed = clock.time().checked_sub(sink.base_time()?)?;
+        let age = elapsed.checked_sub(running)?;
+        // Older than this means the timestamps are not capture times.
+        (age < gst::ClockTime::from_seconds(5)).then(|| Duration::from_nanos(age.nseconds()))
+    })();
+    age.and_then(|a| now.checked_sub(a)).unwrap_or(now)
+}
+
+impl Drop for FrameSource {
+    fn drop(&mut self) {
+        // Release a streaming thread waiting for the slot before stopping the pipeline.
+        self.mailbox.closed.store(true, Ordering::Relaxed);
+        self.mailbox.changed.notify_all();
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

@@ -1,0 +1,185 @@
+//! Shared helpers for the integration tests: paths, real decoding of recorded files, a
+//! reference frame from a real `videotestsrc`, and picture comparisons.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use stylerd::config::{EngineConfig, Size};
+use stylerd::engine::{self, StageTimes};
+use stylerd::frame::RgbImage;
+use stylerd::style::StyleSpec;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_stylerd"))
+}
+
+/// The real engine configuration used by tests (`make models` must have run).
+pub fn engine_config(size: Size) -> EngineConfig {
+    let mut c = EngineConfig::default();
+    c.models_dir = root().join("engines");
+    c.size = size;
+    c.threads = 2;
+    assert!(
+        c.models_dir.join("multistyle26.onnx").is_file(),
+        "engines/multistyle26.onnx is missing: run `make models` (make test does)"
+    );
+    c
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a `gst-launch` style description ending in `appsink name=out` (RGB) and returns
+/// every frame it produces, or fails after `timeout`.
+pub fn collect_frames(description: &str, max: usize, timeout: Duration) -> Vec<RgbImage> {
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut frames = Vec::new();
+    while frames.len() < max && std::time::Instant::now() < deadline {
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            Some(sample) => {
+                let caps = sample.caps().unwrap();
+                let info = gstreamer_video::VideoInfo::from_caps(caps).unwrap();
+                let map = sample.buffer().unwrap().map_readable().unwrap();
+                frames.push(
+                    RgbImage::from_strided(
+                        info.width(),
+                        info.height(),
+                        info.stride()[0] as usize,
+                        &map,
+                    )
+                    .unwrap(),
+                );
+            }
+            None if sink.is_eos() => break,
+            None => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
+/// Decodes every frame of a recorded Matroska file.
+pub fn decode_mkv(path: &Path) -> Vec<RgbImage> {
+    collect_frames(
+        &format!(
+            "filesrc location=\"{}\" ! matroskademux ! h264parse ! avdec_h264 ! videoconvert ! \
+             video/x-raw,format=RGB ! appsink name=out sync=false",
+            path.display()
+        ),
+        usize::MAX,
+        Duration::from_secs(60),
+    )
+}
+
+/// One frame of a static `videotestsrc` pattern at `size`, through the same scaler path.
+pub fn pattern_frame(pattern: &str, size: Size) -> RgbImage {
+    collect_frames(
+        &format!(
+            "videotestsrc pattern={pattern} num-buffers=1 ! videoconvert ! videoscale ! \
+             video/x-raw,format=RGB,width={},height={},pixel-aspect-ratio=1/1 ! appsink name=out sync=false",
+            size.width, size.height
+        ),
+        1,
+        Duration::from_secs(10),
+    )
+    .pop()
+    .unwrap()
+}
+
+/// The engine run directly on a picture.
+pub fn stylize_direct(image: &RgbImage, style: &str) -> RgbImage {
+    let size = Size {
+        width: image.width,
+        height: image.height,
+    };
+    let mut engine = engine::open(&engine_config(size), &StyleSpec::parse(style).unwrap()).unwrap();
+    engine.stylize(image, &mut StageTimes::default()).unwrap()
+}
+
+/// Mean absolute difference per channel value, 0..255.
+pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let sum: u64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    sum as f64 / a.data.len() as f64
+}
+
+/// Peak signal-to-noise ratio in dB.
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let mse: f64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.data.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10()
+}
+
+/// Segment files matching a recording's `%05d` pattern, in order.
+pub fn segments(pattern: &Path) -> Vec<PathBuf> {
+    let name = pattern
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace("%05d", "");
+    let (prefix, suffix) = name
+        .split_once('.')
+        .map(|(p, s)| (p.to_string(), format!(".{s}")))
+        .unwrap();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(pattern.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with(&suffix)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Runs the stylerd binary and returns (exit code, stdout, stderr).
+pub fn stylerd(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,394 @@
+//! ONNX export of a trained transformer network, written from Rust with onnx-protobuf
+//! (opset 17: Pad reflect, Conv, InstanceNormalization, Relu, Add, Resize nearest,
+//! DepthToSpace CRD, Sigmoid), and the daemon's model manifest (engines/README.md). It reads
+//! the networks' public fields; it must not change what they compute.
+
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::InstanceNorm;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use onnx_protobuf::{
+    AttributeProto, GraphProto, Message, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType,
+    tensor_proto::DataType,
+    tensor_shape_proto::{Dimension, dimension},
+    type_proto,
+};
+use sha2::{Digest, Sha256};
+
+use crate::blocks::{ConvLayer, ConvNormRelu, ResidualBlock, UpsampleBlock};
+use crate::transformer::TransformerNet;
+
+/// Why a model could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// Input and output names, as the manifest declares them.
+pub const INPUT: &str = "image";
+pub const OUTPUT: &str = "stylized";
+
+#[derive(Default)]
+struct Graph {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    next: usize,
+}
+
+fn host<const D: usize>(p: &Param<Tensor<D>>) -> (Vec<i64>, Vec<f32>) {
+    let t = p.val().inner();
+    let dims = t.dims().iter().map(|&d| d as i64).collect();
+    (
+        dims,
+        t.into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap_or_default(),
+    )
+}
+
+fn attr_int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::INT.into(),
+        i: v,
+        ..Default::default()
+    }
+}
+fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::INTS.into(),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+fn attr_float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::FLOAT.into(),
+        f: v,
+        ..Default::default()
+    }
+}
+fn attr_str(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        type_: AttributeType::STRING.into(),
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+impl Graph {
+    fn name(&mut self, stem: &str) -> String {
+        self.next += 1;
+        format!("{stem}_{}", self.next)
+    }
+    fn floats(&mut self, stem: &str, dims: Vec<i64>, data: Vec<f32>) -> String {
+        let name = self.name(stem);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims,
+            data_type: DataType::FLOAT as i32,
+            raw_data: data.iter().flat_map(|f| f.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name
+    }
+    fn ints(&mut self, stem: &str, data: Vec<i64>) -> String {
+        let name = self.name(stem);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            dims: vec![data.len() as i64],
+            data_type: DataType::INT64 as i32,
+            raw_data: data.iter().flat_map(|f| f.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        name
+    }
+    fn node(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+        let out = self.name(&op.to_lowercase());
+        self.nodes.push(NodeProto {
+            op_type: op.into(),
+            name: out.clone(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![out.clone()],
+            attribute,
+            ..Default::default()
+        });
+        out
+    }
+
+    fn conv(&mut self, c: &Conv2d, x: &str) -> String {
+        let (wd, w) = host(&c.weight);
+        let kernel = vec![wd[2], wd[3]];
+        let w = self.floats("w", wd, w);
+        let mut inputs = vec![x.to_string(), w];
+        if let Some(b) = &c.bias {
+            let (bd, b) = host(b);
+            inputs.push(self.floats("b", bd, b));
+        }
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let stride = c.stride.map(|s| s as i64);
+        self.node(
+            "Conv",
+            &inputs,
+            vec![
+                attr_ints("kernel_shape", &kernel),
+                attr_ints("strides", &stride),
+                attr_int("group", c.groups as i64),
+                attr_ints("pads", &[0, 0, 0, 0]),
+            ],
+        )
+    }
+
+    fn conv_layer(&mut self, c: &ConvLayer, x: &str) -> String {
+        let p = c.pad as i64;
+        let mut x = x.to_string();
+        if p > 0 {
+            let pads = self.ints("pads", vec![0, 0, p, p, 0, 0, p, p]);
+            x = self.node("Pad", &[&x, &pads], vec![attr_str("mode", "reflect")]);
+        }
+        if let Some(dw) = &c.depthwise {
+            x = self.conv(dw, &x);
+        }
+        self.conv(&c.conv, &x)
+    }
+
+    fn instance_norm(&mut self, n: &InstanceNorm, x: &str) -> String {
+        let channels = n.num_channels;
+        let (gd, g) = n
+            .gamma
+            .as_ref()
+            .map(host)
+            .unwrap_or((vec![channels as i64], vec![1.0; channels]));
+        let (bd, b) = n
+            .beta
+            .as_ref()
+            .map(host)
+            .unwrap_or((vec![channels as i64], vec![0.0; channels]));
+        let g = self.floats("gamma", gd, g);
+        let b = self.floats("beta", bd, b);
+        self.node(
+            "InstanceNormalization",
+            &[x, &g, &b],
+            vec![attr_float("epsilon", n.epsilon as f32)],
+        )
+    }
+
+    fn conv_norm_relu(&mut self, b: &ConvNormRelu, x: &str) -> String {
+        let y = self.conv_layer(&b.conv, x);
+        let y = self.instance_norm(&b.norm, &y);
+        self.node("Relu", &[&y], vec![])
+    }
+
+    fn residual(&mut self, b: &ResidualBlock, x: &str) -> String {
+        let y = self.conv_norm_relu(&b.first, x);
+        let y = self.conv_layer(&b.second, &y);
+        let y = self.instance_norm(&b.norm, &y);
+        self.node("Add", &[x, &y], vec![])
+    }
+
+    fn upsample(&mut self, b: &UpsampleBlock, x: &str) -> String {
+        let y = if b.shuffle.is_some() {
+            let y = self.conv_layer(&b.conv, x);
+            self.node(
+                "DepthToSpace",
+                &[&y],
+                vec![attr_int("blocksize", 2), attr_str("mode", "CRD")],
+            )
+        } else {
+            let scales = self.floats("scales", vec![4], vec![1.0, 1.0, 2.0, 2.0]);
+            let y = self.node(
+                "Resize",
+                &[x, "", &scales],
+                vec![
+                    attr_str("mode", "nearest"),
+                    attr_str("coordinate_transformation_mode", "asymmetric"),
+                    attr_str("nearest_mode", "floor"),
+                ],
+            );
+            self.conv_layer(&b.conv, &y)
+        };
+        let y = self.instance_norm(&b.norm, &y);
+        self.node("Relu", &[&y], vec![])
+    }
+}
+
+fn image_value(name: &str) -> ValueInfoProto {
+    let dim = |v: dimension::Value| Dimension {
+        value: Some(v),
+        ..Default::default()
+    };
+    let shape = TensorShapeProto {
+        dim: vec![
+            dim(dimension::Value::DimValue(1)),
+            dim(dimension::Value::DimValue(3)),
+            dim(dimension::Value::DimParam("height".into())),
+            dim(dimension::Value::DimParam("width".into())),
+        ],
+        ..Default::default()
+    };
+    let tensor = type_proto::Tensor {
+        elem_type: DataType::FLOAT as i32,
+        shape: Some(shape).into(),
+        ..Default::default()
+    };
+    ValueInfoProto {
+        name: name.into(),
+        type_: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(tensor)),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    }
+}
+
+/// The ONNX model of `net` as bytes: input `image` and output `stylized`, both
+/// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4).
+pub fn to_onnx(net: &TransformerNet, name: &str) -> Vec<u8> {
+    let mut g = Graph::default();
+    let mut x = INPUT.to_string();
+    for b in &net.encoder {
+        x = g.conv_norm_relu(b, &x);
+    }
+    for b in &net.residuals {
+        x = g.residual(b, &x);
+    }
+    for b in &net.decoder {
+        x = g.upsample(b, &x);
+    }
+    let y = g.conv_layer(&net.output, &x);
+    let out = g.node("Sigmoid", &[&y], vec![]);
+    // Rename the last node's output to the public output name.
+    if let Some(last) = g.nodes.last_mut() {
+        last.output = vec![OUTPUT.to_string()];
+    }
+    let _ = out;
+    let graph = GraphProto {
+        name: name.into(),
+        node: g.nodes,
+        initializer: g.initializers,
+        input: vec![image_value(INPUT)],
+        output: vec![image_value(OUTPUT)],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+            ..Default::default()
+        }],
+        producer_name: "stylerd-train".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph).into(),
+        ..Default::default()
+    };
+    model
+        .write_to_bytes()
+        .unwrap_or_else(|_| unreachable!("in-memory protobuf encoding cannot fail"))
+}
+
+/// What the manifest says about a model besides what export knows.
+pub struct ManifestInfo<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub provenance: &'a str,
+}
+
+/// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml`; returns the sha256.
+pub fn export(
+    net: &TransformerNet,
+    dir: &Path,
+    info: &ManifestInfo,
+) -> Result<String, ExportError> {
+    let bytes = to_onnx(net, info.name);
+    let onnx = dir.join(format!("{}.onnx", info.name));
+    let write = |p: &Path, data: &[u8]| {
+        std::fs::write(p, data).map_err(|e| ExportError::Write {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    write(&onnx, &bytes)?;
+    let sha = format!("{:x}", Sha256::digest(&bytes));
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let manifest = format!(
+        "name = {}\nfile = {}\nsha256 = {}\ndescription = {}\nlicence = \"Apache-2.0\"\nprovenance = {}\n\n\
+         input = \"{INPUT}\"\noutput = \"{OUTPUT}\"\nlayout = \"nchw\"\ninput-range = [0.0, 1.0]\n\
+         output-range = [0.0, 1.0]\npad-multiple = 4\nsize = \"any\"\n",
+        q(info.name),
+        q(&format!("{}.onnx", info.name)),
+        q(&sha),
+        q(info.description),
+        q(info.provenance),
+    );
+    write(
+        &dir.join(format!("{}.toml", info.name)),
+        manifest.as_bytes(),
+    )?;
+    Ok(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::teacher::OnnxImageModel;
+    use crate::transformer::TransformerConfig;
+
+    fn round_trip(cfg: TransformerConfig, label: &str) {
+        let device = Device::flex();
+        let net = cfg.init(&device);
+        let dir = tempfile::tempdir().unwrap();
+        let info = ManifestInfo {
+            name: "roundtrip",
+            description: "test",
+            provenance: "test",
+        };
+        export(&net, dir.path(), &info).unwrap();
+        let manifest = std::fs::read_to_string(dir.path().join("roundtrip.toml")).unwrap();
+        assert!(manifest.contains("input = \"image\"") && manifest.contains("pad-multiple = 4"));
+        let mut model =
+            match OnnxImageModel::open(&dir.path().join("roundtrip.onnx"), INPUT, OUTPUT, None) {
+                Ok(m) => m,
+                Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
+                    eprintln!("SKIPPED onnx round trip ({label}): ONNX Runtime not found ({s})");
+                    return;
+                }
+                Err(e) => panic!("{e}"),
+            };
+        let x = Tensor::<4>::random([1, 3, 12, 16], burn::tensor::Distribution::Default, &device);
+        let want: Vec<f32> = net
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+        let got = model.run(&input, [1, 3, 12, 16]).unwrap();
+        assert_eq!(got.len(), want.len());
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{label}: max |onnx - burn| = {worst}");
+    }
+
+    #[test]
+    fn onnx_export_matches_the_burn_forward_pass() {
+        let tiny = TransformerConfig::preset("tiny").unwrap();
+        round_trip(tiny.clone(), "nearest");
+        round_trip(tiny.clone().with_shuffle(true), "shuffle");
+        let mut sep = tiny.with_separable(true);
+        sep.residual_blocks = 2;
+        round_trip(sep, "separable");
+    }
+}
