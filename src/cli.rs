@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Size};
+use crate::control::client;
 use crate::daemon::{self, RunOptions};
 use crate::engine::{self, StageTimes};
 use crate::frame::RgbImage;
@@ -49,6 +50,36 @@ enum Command {
     Bench(crate::bench::BenchArgs),
     /// Serve the built-in test camera (a moving pattern) over RTSP.
     Camera(CameraArgs),
+    /// Show the running daemon's status.
+    Status {
+        /// Refresh every second until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// Print the raw JSON document.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Send a control command: set-style SPEC | pause | resume | snapshot.
+    Ctl {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// Switch style: an index, a name or a blend such as 3:0.5,12:0.5.
+    SetStyle {
+        style: String,
+    },
+    Pause,
+    Resume,
+    /// Write a PNG of the current output; prints its path.
+    Snapshot,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +181,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Models { models_dir } => models(&models_dir),
         Command::Bench(args) => crate::bench::run(args),
         Command::Camera(args) => camera(args),
+        Command::Status {
+            watch,
+            json,
+            socket,
+        } => status(watch, json, socket),
+        Command::Ctl { socket, command } => ctl(socket, command),
     }
 }
 
@@ -196,6 +233,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let options = RunOptions {
         max_frames: args.frames,
         handle_signals: true,
+        serve_socket: true,
         ..Default::default()
     };
     let report = daemon::run(&config, options)?;
@@ -287,5 +325,53 @@ fn camera(args: CameraArgs) -> anyhow::Result<()> {
         signal_hook::consts::SIGTERM,
     ])?;
     signals.forever().next();
+    Ok(())
+}
+
+/// The socket a client talks to: `--socket`, else the default config's, else the default.
+fn client_socket(explicit: Option<PathBuf>) -> PathBuf {
+    let configured = explicit.or_else(|| {
+        Path::new(DEFAULT_CONFIG)
+            .is_file()
+            .then(|| Config::load(Path::new(DEFAULT_CONFIG)).ok())
+            .flatten()?
+            .control
+            .socket
+    });
+    crate::control::default_socket_path(configured.as_deref())
+}
+
+fn status(watch: bool, json: bool, socket: Option<PathBuf>) -> anyhow::Result<()> {
+    let socket = client_socket(socket);
+    loop {
+        let doc = client::request(&socket, &serde_json::json!({"cmd": "status"}))?;
+        if let Some(e) = doc.get("error").and_then(|e| e.as_str()) {
+            bail!("stylerd answered: {e}");
+        }
+        if json {
+            println!("{doc}");
+        } else {
+            println!("{}\n", client::render(&doc));
+        }
+        if !watch {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
+    let socket = client_socket(socket);
+    let line = match command {
+        CtlCommand::SetStyle { style } => serde_json::json!({"cmd": "set-style", "style": style}),
+        CtlCommand::Pause => serde_json::json!({"cmd": "pause"}),
+        CtlCommand::Resume => serde_json::json!({"cmd": "resume"}),
+        CtlCommand::Snapshot => serde_json::json!({"cmd": "snapshot"}),
+    };
+    let answer = client::request(&socket, &line)?;
+    if let Some(e) = answer.get("error").and_then(|e| e.as_str()) {
+        bail!("stylerd refused: {e}");
+    }
+    println!("{answer}");
     Ok(())
 }

@@ -224,9 +224,14 @@ impl Default for OutputConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ControlConfig {
-    /// Status/control socket; `$XDG_RUNTIME_DIR/stylerd.sock` when unset.
+    /// Status/control socket; `$RUNTIME_DIRECTORY` (systemd) or `$XDG_RUNTIME_DIR`
+    /// `/stylerd.sock` when unset.
     #[serde(default)]
     pub socket: Option<PathBuf>,
+    /// Accept control commands (set-style, pause, resume, snapshot) besides status. The
+    /// socket is read-only unless this is set.
+    #[serde(default)]
+    pub allow_control: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

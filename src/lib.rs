@@ -15,13 +15,15 @@
 //! - [`source`]: the GStreamer capture pipeline (RTSP, file, V4L2, test pattern).
 //! - [`sink`]: the GStreamer output pipeline (file, RTSP, snapshots, null).
 //! - [`rtsp`]: RTSP servers (the stylized output and the built-in test camera).
-//! - [`daemon`]: the frame loop tying source, engine and sink together.
+//! - [`control`]: the status document and the socket protocol (server and client).
+//! - [`daemon`]: the frame and monitor threads tying source, engine and sink together.
 //! - [`bench`]: the `stylerd bench` command.
 //! - [`cli`]: the command line.
 
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod frame;

@@ -24,10 +24,12 @@ pub fn bin() -> PathBuf {
 
 /// The real engine configuration used by tests (`make models` must have run).
 pub fn engine_config(size: Size) -> EngineConfig {
-    let mut c = EngineConfig::default();
-    c.models_dir = root().join("engines");
-    c.size = size;
-    c.threads = 2;
+    let c = EngineConfig {
+        models_dir: root().join("engines"),
+        size,
+        threads: 2,
+        ..Default::default()
+    };
     assert!(
         c.models_dir.join("multistyle26.onnx").is_file(),
         "engines/multistyle26.onnx is missing: run `make models` (make test does)"

@@ -38,8 +38,8 @@ impl TransformerConfig {
         Some(match name {
             "johnson" => Self::new([32, 64, 128], 5),
             "shuffle" => Self::new([32, 64, 128], 5).with_shuffle(true),
-            // Sized for 30 ms at 640x360 on Xavier at 15 W: ~2.6 GFLOPs/frame
-            // (`stylerd-train flops`), against ~160 for johnson at that size.
+            // Sized for 30 ms at 640x360 on Xavier at 15 W: 3.0 GFLOPs/frame
+            // (`stylerd-train flops`), against 70.9 for johnson at that size.
             "slim" => Self::new([16, 32, 64], 4)
                 .with_outer_kernel(5)
                 .with_separable(true),

@@ -1,0 +1,361 @@
+//! The frame loop: pull the newest frame, stylize it, push it to the encoder — on its own
+//! thread, never on a tokio worker.
+//!
+//! It also reconnects a camera that errors, ends or goes silent (backoff 0.5 s doubling to
+//! 2 s, reset once frames flow) while the output keeps running, answers control requests
+//! between frames (a style change applies to the next frame, none is lost), takes
+//! snapshots, and tells systemd `READY=1` after the first stylized frame and `WATCHDOG=1`
+//! as it goes, so a hung engine or pipeline stops the pings. Nothing here panics on bad
+//! input: errors are logged and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{Value, json};
+
+use super::observer::FrameEvent;
+use super::{RunOptions, RunReport, Shared};
+use crate::config::{Config, OnEos, SourceUri};
+use crate::control::server::ControlRequest;
+use crate::control::{Request, RunState};
+use crate::engine::{Engine, StageTimes};
+use crate::frame::{Frame, RgbImage};
+use crate::notify::{self, Notifier};
+use crate::sink::{FrameSink, Snapshotter};
+use crate::source::{FrameSource, Pulled, SourceCounts};
+use crate::style::StyleSpec;
+
+/// How long the loop waits for a frame before checking stop, control and watchdog.
+const PULL_SLICE: Duration = Duration::from_millis(100);
+/// Reconnect backoff: first wait, and the cap it doubles up to.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Fault injection for the watchdog test: stall the loop after this many frames.
+const STALL_ENV: &str = "STYLERD_FAULT_STALL_AFTER_FRAMES";
+
+/// Everything the frame thread owns.
+pub struct Context {
+    pub config: Config,
+    pub uri: SourceUri,
+    pub engine: Box<dyn Engine>,
+    pub sink: FrameSink,
+    pub options: RunOptions,
+    pub shared: Arc<Shared>,
+    pub events: Sender<FrameEvent>,
+    pub control: Receiver<ControlRequest>,
+    pub notifier: Option<Arc<Notifier>>,
+}
+
+pub struct FrameLoop {
+    cx: Context,
+    snapshots: Snapshotter,
+    report: RunReport,
+    /// Counts of source instances already closed (each reconnect starts at zero).
+    closed: SourceCounts,
+    last_output: Option<RgbImage>,
+    paused: bool,
+    ready_sent: bool,
+    watchdog_every: Option<Duration>,
+    last_watchdog: Instant,
+    stall_after: Option<u64>,
+}
+
+impl FrameLoop {
+    pub fn new(cx: Context) -> Self {
+        let out = &cx.config.output;
+        let dir = out
+            .snapshot_dir
+            .clone()
+            .unwrap_or_else(|| "out/snapshots".into());
+        let snapshots = Snapshotter::new(dir, out.snapshot_every_s);
+        // Ping twice per watchdog period, as sd_watchdog_enabled(3) advises.
+        let watchdog_every = notify::watchdog_interval().map(|d| d / 2);
+        let stall_after = std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok());
+        Self {
+            cx,
+            snapshots,
+            report: RunReport::default(),
+            closed: SourceCounts::default(),
+            last_output: None,
+            paused: false,
+            ready_sent: false,
+            watchdog_every,
+            last_watchdog: Instant::now(),
+            stall_after,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.cx.options.stop.load(Ordering::SeqCst)
+            || self
+                .cx
+                .options
+                .max_frames
+                .is_some_and(|n| self.report.processed >= n)
+    }
+
+    fn set_state(&self, run: RunState, source: &'static str, error: Option<String>) {
+        self.cx.shared.update(|s| {
+            s.run = run;
+            s.source_state = source;
+            if error.is_some() {
+                s.last_error = error;
+            }
+        });
+    }
+
+    pub fn run(mut self) -> anyhow::Result<RunReport> {
+        let started = Instant::now();
+        let mut source: Option<FrameSource> = None;
+        let mut backoff = BACKOFF_START;
+        let mut last_frame = Instant::now();
+        let timeout = Duration::from_secs_f64(self.cx.config.source.no_frame_timeout_s);
+        let finite = self.cx.uri.is_finite();
+        let mut result = Ok(());
+        self.set_state(RunState::Starting, "connecting", None);
+        while !self.stopping() {
+            self.watchdog();
+            self.serve_control();
+            let Some(src) = source.as_mut() else {
+                match FrameSource::open(
+                    &self.cx.uri,
+                    &self.cx.config.source,
+                    self.cx.config.engine.size,
+                ) {
+                    Ok(s) => {
+                        source = Some(s);
+                        last_frame = Instant::now();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "camera unavailable");
+                        self.set_state(RunState::Reconnecting, "lost", Some(e.to_string()));
+                        self.reconnect_wait(&mut backoff);
+                    }
+                }
+                continue;
+            };
+            let lost = match src.pull(PULL_SLICE) {
+                Ok(Pulled::Frame(frame)) => {
+                    last_frame = Instant::now();
+                    backoff = BACKOFF_START;
+                    if let Err(e) = self.process(frame) {
+                        result = Err(e);
+                        break;
+                    }
+                    None
+                }
+                Ok(Pulled::Timeout) if !finite && last_frame.elapsed() >= timeout => {
+                    Some(format!("no frame for {:.1} s", timeout.as_secs_f64()))
+                }
+                Ok(Pulled::Timeout) => None,
+                Ok(Pulled::Eos) if finite && self.cx.config.source.on_eos == OnEos::Stop => {
+                    tracing::info!("source ended");
+                    self.set_state(RunState::Stopping, "ended", None);
+                    break;
+                }
+                Ok(Pulled::Eos) if finite => {
+                    tracing::info!("source ended; looping");
+                    self.close_source(source.take());
+                    continue;
+                }
+                Ok(Pulled::Eos) => Some("the camera ended the stream".into()),
+                Err(e) => Some(e.to_string()),
+            };
+            self.publish_counts(source.as_ref());
+            if let Some(reason) = lost {
+                self.close_source(source.take());
+                tracing::warn!(reason = %reason, retry_in_ms = backoff.as_millis() as u64, "camera lost");
+                self.set_state(RunState::Reconnecting, "lost", Some(reason));
+                self.reconnect_wait(&mut backoff);
+            }
+        }
+        self.set_state(RunState::Stopping, "closed", None);
+        if let Some(n) = &self.cx.notifier {
+            let _ = n.stopping();
+        }
+        self.close_source(source.take());
+        self.report.seconds = started.elapsed().as_secs_f64();
+        self.report.file_pattern = self.cx.sink.file_pattern().map(|p| p.display().to_string());
+        let FrameLoop { cx, mut report, .. } = self;
+        report.encoded = cx.sink.encoded();
+        cx.shared
+            .counters
+            .encoded
+            .store(report.encoded, Ordering::Relaxed);
+        report.fps_out = report.processed as f64 / report.seconds.max(1e-9);
+        let closed = cx.sink.finish(Duration::from_secs(10));
+        if let Err(e) = &closed {
+            tracing::error!(error = %e, "output did not close cleanly");
+        }
+        // Dropping `cx.events` here lets the monitor thread finish.
+        result?;
+        closed?;
+        Ok(report)
+    }
+
+    /// Waits out the backoff in slices (so stop and control stay responsive), then doubles it.
+    fn reconnect_wait(&mut self, backoff: &mut Duration) {
+        self.report.reconnects += 1;
+        self.cx
+            .shared
+            .counters
+            .reconnects
+            .store(self.report.reconnects, Ordering::Relaxed);
+        let until = Instant::now() + *backoff;
+        while !self.stopping() && Instant::now() < until {
+            self.watchdog();
+            self.serve_control();
+            thread::sleep(PULL_SLICE.min(until.saturating_duration_since(Instant::now())));
+        }
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn close_source(&mut self, source: Option<FrameSource>) {
+        if let Some(source) = source {
+            let c = source.counts();
+            self.closed.captured += c.captured;
+            self.closed.dropped += c.dropped;
+            drop(source);
+        }
+        self.publish_counts(None);
+    }
+
+    fn publish_counts(&mut self, live: Option<&FrameSource>) {
+        let now = live.map(FrameSource::counts).unwrap_or_default();
+        self.report.captured = self.closed.captured + now.captured;
+        self.report.dropped = self.closed.dropped + now.dropped;
+        let c = &self.cx.shared.counters;
+        c.captured.store(self.report.captured, Ordering::Relaxed);
+        c.dropped.store(self.report.dropped, Ordering::Relaxed);
+        c.encoded.store(self.cx.sink.encoded(), Ordering::Relaxed);
+    }
+
+    fn watchdog(&mut self) {
+        let (Some(n), Some(every)) = (&self.cx.notifier, self.watchdog_every) else {
+            return;
+        };
+        if self.last_watchdog.elapsed() >= every {
+            self.last_watchdog = Instant::now();
+            let _ = n.watchdog();
+        }
+    }
+
+    fn process(&mut self, frame: Frame) -> anyhow::Result<()> {
+        let taken = Instant::now();
+        if self.paused {
+            self.set_state(RunState::Paused, "streaming", None);
+            return Ok(());
+        }
+        if self.stall_after.is_some_and(|n| self.report.processed >= n) {
+            tracing::warn!("fault injection: frame loop stalled on purpose ({STALL_ENV})");
+            loop {
+                thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        let mut times = StageTimes::default();
+        let out = match self.cx.engine.stylize(&frame.image, &mut times) {
+            Ok(out) => out,
+            Err(e) => {
+                self.report.engine_errors += 1;
+                self.cx
+                    .shared
+                    .counters
+                    .engine_errors
+                    .store(self.report.engine_errors, Ordering::Relaxed);
+                if self.report.engine_errors.is_power_of_two() {
+                    tracing::error!(error = %e, count = self.report.engine_errors, "engine failed on a frame");
+                }
+                return Ok(());
+            }
+        };
+        let push_start = Instant::now();
+        self.cx
+            .sink
+            .push(&out, frame.captured)
+            .context("output failed")?;
+        let done = Instant::now();
+        self.report.processed += 1;
+        self.cx
+            .shared
+            .counters
+            .processed
+            .store(self.report.processed, Ordering::Relaxed);
+        let event = FrameEvent {
+            queue_wait: taken.saturating_duration_since(frame.captured),
+            times,
+            push: done - push_start,
+            glass_to_glass: done.saturating_duration_since(frame.captured),
+            at: done,
+        };
+        // A full channel means the monitor is behind: drop the sample, never the frame.
+        let _ = self.cx.events.try_send(event);
+        if !self.ready_sent {
+            self.ready_sent = true;
+            self.set_state(RunState::Running, "streaming", None);
+            if let Some(n) = &self.cx.notifier {
+                let _ = n.ready();
+            }
+            tracing::info!("first stylized frame pushed");
+        } else if self.report.processed.is_multiple_of(30) {
+            self.set_state(RunState::Running, "streaming", None);
+        }
+        if self.snapshots.due(done)
+            && let Err(e) = self.snapshots.write(&out, done)
+        {
+            tracing::warn!(error = %e, "snapshot failed");
+        }
+        self.last_output = Some(out);
+        Ok(())
+    }
+
+    /// Answers pending control requests; each takes effect before the next frame.
+    fn serve_control(&mut self) {
+        while let Ok(ControlRequest { request, reply }) = self.cx.control.try_recv() {
+            let answer = self.control(request);
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn control(&mut self, request: Request) -> Value {
+        match request {
+            Request::Status => json!({"error": "status is answered by the socket"}),
+            Request::SetStyle(text) => {
+                let applied = StyleSpec::parse(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|spec| self.cx.engine.set_style(&spec).map_err(|e| e.to_string()));
+                match applied {
+                    Ok(()) => {
+                        tracing::info!(style = %text, "style changed");
+                        self.cx.shared.update(|s| s.style = text.clone());
+                        json!({"ok": true, "style": text})
+                    }
+                    Err(e) => json!({ "error": e }),
+                }
+            }
+            Request::Pause => {
+                self.paused = true;
+                self.set_state(RunState::Paused, "streaming", None);
+                json!({"ok": true, "state": "paused"})
+            }
+            Request::Resume => {
+                self.paused = false;
+                self.set_state(RunState::Running, "streaming", None);
+                json!({"ok": true, "state": "running"})
+            }
+            Request::Snapshot => match self.last_output.as_ref() {
+                None => json!({"error": "no stylized frame yet"}),
+                Some(img) => match self.snapshots.write(img, Instant::now()) {
+                    Ok(path) => {
+                        let path = std::path::absolute(&path).unwrap_or(path);
+                        json!({"ok": true, "path": path.display().to_string()})
+                    }
+                    Err(e) => json!({"error": e.to_string()}),
+                },
+            },
+        }
+    }
+}

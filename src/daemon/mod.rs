@@ -1,0 +1,238 @@
+//! The daemon: wires source, engine, sink, monitor and socket together and runs them until
+//! told to stop.
+//!
+//! [`run`] checks everything that can be checked before the first frame (config, model,
+//! output pipeline, socket), then starts the frame thread ([`frames`]) and the monitor
+//! thread ([`observer`]), and serves the status socket and signals on a small tokio
+//! runtime on the calling thread. One stop flag fans out to all of them; `run` returns only
+//! after each has finished, with a [`RunReport`].
+//!
+//! # Layout
+//! - [`frames`]: the frame loop (pull, stylize, push, reconnect, control requests).
+//! - [`observer`]: the monitor thread (latency, power, system, budget -> status document).
+
+pub mod frames;
+pub mod observer;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::control::server::{self, ControlRequest};
+use crate::control::{self, RunState, Status};
+use crate::engine;
+use crate::monitor::latency::Percentiles;
+use crate::notify::Notifier;
+use crate::sink::FrameSink;
+
+/// Limits for one run (tests and benchmarks stop by themselves).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Stop after this many stylized frames.
+    pub max_frames: Option<u64>,
+    /// Set to stop the run from another thread.
+    pub stop: Arc<AtomicBool>,
+    /// Stop on SIGINT/SIGTERM (the CLI); tests stop through `stop`.
+    pub handle_signals: bool,
+    /// Serve the status socket (the CLI always does; in-process tests may not).
+    pub serve_socket: bool,
+}
+
+/// What a finished run did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunReport {
+    pub captured: u64,
+    pub dropped: u64,
+    pub processed: u64,
+    pub encoded: u64,
+    pub engine_errors: u64,
+    pub reconnects: u64,
+    pub seconds: f64,
+    pub fps_out: f64,
+    /// Since start.
+    pub infer_ms: Option<Percentiles>,
+    pub glass_to_glass_ms: Option<Percentiles>,
+    pub file_pattern: Option<String>,
+}
+
+/// Counters the frame thread writes and the monitor reads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub captured: AtomicU64,
+    pub dropped: AtomicU64,
+    pub processed: AtomicU64,
+    pub encoded: AtomicU64,
+    pub engine_errors: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl Counters {
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Slow-changing state the frame thread publishes for the status document.
+#[derive(Clone, Debug, Default)]
+pub struct LoopState {
+    pub run: RunState,
+    pub source_state: &'static str,
+    pub last_error: Option<String>,
+    pub style: String,
+}
+
+/// What the frame and monitor threads share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub counters: Counters,
+    pub state: Mutex<LoopState>,
+}
+
+impl Shared {
+    pub fn update(&self, f: impl FnOnce(&mut LoopState)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub fn state(&self) -> LoopState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Runs the daemon until stopped, the source ends, or `max_frames` frames are done.
+pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
+    config.check()?;
+    let uri = config.source_uri()?;
+    let outputs = config.output_uris()?;
+    let engine = engine::open(&config.engine, &config.style_spec()?)
+        .with_context(|| format!("cannot start engine for model {}", config.engine.model))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("stylerd-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let socket_path = control::default_socket_path(config.control.socket.as_deref());
+    let listener = if options.serve_socket {
+        // Binding needs the runtime's reactor.
+        let _guard = runtime.enter();
+        Some(server::bind(&socket_path)?)
+    } else {
+        None
+    };
+    let sink = FrameSink::open(&outputs, &config.output, config.engine.size)?;
+    tracing::info!(
+        source = %config.source.uri,
+        model = %engine.info().model,
+        size = %config.engine.size,
+        style = %config.engine.style,
+        file = ?sink.file_pattern(),
+        rtsp = ?sink.rtsp_url(),
+        socket = %socket_path.display(),
+        "stylerd running"
+    );
+
+    let shared = Arc::new(Shared::default());
+    shared.update(|s| s.style = config.engine.style.clone());
+    let mut initial = Status {
+        engine: Some(engine.info().clone()),
+        outputs: config.output.uris.clone(),
+        ..Status::default()
+    };
+    initial.source.uri = config.source.uri.clone();
+    initial.style.available = engine.styles().len();
+    let (status_tx, status_rx) = watch::channel(initial.clone());
+    let (events_tx, events_rx) = crossbeam_channel::bounded(1024);
+    let (control_tx, control_rx) = crossbeam_channel::bounded::<ControlRequest>(16);
+    let notifier = Notifier::from_env().map(Arc::new);
+    let started = Instant::now();
+
+    let observer = {
+        let (config, shared, notifier) = (config.clone(), shared.clone(), notifier.clone());
+        thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || {
+                observer::Observer::new(&config, shared, initial, started)
+                    .run(events_rx, status_tx, notifier)
+            })
+            .context("cannot start the monitor thread")?
+    };
+    let stop = options.stop.clone();
+    let frames = {
+        let ctx = frames::Context {
+            config: config.clone(),
+            uri,
+            engine,
+            sink,
+            options: options.clone(),
+            shared: shared.clone(),
+            events: events_tx,
+            control: control_rx,
+            notifier,
+        };
+        thread::Builder::new()
+            .name("frames".into())
+            .spawn(move || frames::FrameLoop::new(ctx).run())
+            .context("cannot start the frame thread")?
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let control_tx = config.control.allow_control.then_some(control_tx);
+    runtime.block_on(async {
+        if let Some(listener) = listener {
+            tokio::spawn(server::serve(
+                listener,
+                socket_path.clone(),
+                status_rx,
+                control_tx,
+                shutdown_rx,
+            ));
+        }
+        wait_for_stop(&stop, &frames, options.handle_signals).await;
+    });
+    let report = frames
+        .join()
+        .map_err(|_| anyhow::anyhow!("the frame thread panicked"))?;
+    let latency = observer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the monitor thread panicked"))?;
+    let _ = shutdown_tx.send(true);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    if options.serve_socket {
+        let _ = std::fs::remove_file(&socket_path);
+    }
+    let mut report = report?;
+    report.infer_ms = latency.since_start.get("infer").copied();
+    report.glass_to_glass_ms = latency.since_start.get("glass_to_glass").copied();
+    Ok(report)
+}
+
+/// Returns when the frame thread has ended, setting `stop` first on SIGINT/SIGTERM.
+async fn wait_for_stop<T>(stop: &Arc<AtomicBool>, frames: &thread::JoinHandle<T>, signals: bool) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signals
+        .then(|| signal(SignalKind::terminate()).ok())
+        .flatten();
+    let mut int = signals
+        .then(|| signal(SignalKind::interrupt()).ok())
+        .flatten();
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while !frames.is_finished() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(_) = async { term.as_mut()?.recv().await } => stop_now(stop),
+            Some(_) = async { int.as_mut()?.recv().await } => stop_now(stop),
+        }
+    }
+}
+
+fn stop_now(stop: &AtomicBool) {
+    if !stop.swap(true, Ordering::SeqCst) {
+        tracing::info!("stopping");
+    }
+}

@@ -1,0 +1,428 @@
+//! The status socket, sd_notify and the systemd unit, against a real daemon process on a
+//! test source.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A daemon process that is killed when the test ends, however it ends.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra_env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("stylerd.sock");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[control]\nallow-control = true\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n",
+            dir.path().join("snaps").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--source",
+        "test://?pattern=smpte",
+    ])
+    .args(["--size", "160x96", "--socket", socket.to_str().unwrap()])
+    .current_dir(root())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let daemon = Daemon {
+        child,
+        socket,
+        _dir: dir,
+    };
+    wait_for(
+        || UnixStream::connect(&daemon.socket).is_ok(),
+        Duration::from_secs(20),
+        "socket",
+    );
+    daemon
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    fn connect(path: &Path) -> Self {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        Self {
+            writer: s.try_clone().unwrap(),
+            reader: BufReader::new(s),
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) -> Option<String> {
+        self.writer.write_all(bytes).ok()?;
+        self.writer.write_all(b"\n").ok()?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+
+    fn ask(&mut self, v: Value) -> Value {
+        serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
+    }
+}
+
+fn snapshot_pixels(c: &mut Client) -> Vec<u8> {
+    let answer = c.ask(json!({"cmd": "snapshot"}));
+    let path = answer["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("snapshot failed: {answer}"));
+    image::open(path).unwrap().to_rgb8().into_raw()
+}
+
+#[test]
+fn status_is_sane_and_control_changes_the_output() {
+    let d = start(&[]);
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "socket mode");
+    let mut c = Client::connect(&d.socket);
+    wait_for(
+        || c.ask(json!({"cmd": "status"}))["frames"]["processed"].as_u64() >= Some(3),
+        Duration::from_secs(20),
+        "frames",
+    );
+    let a = c.ask(json!({"cmd": "status"}));
+    std::thread::sleep(Duration::from_millis(1500));
+    let b = c.ask(json!({"cmd": "status"}));
+    assert_eq!(b["version"], 1);
+    assert_eq!(b["state"], "running");
+    assert_eq!(b["engine"]["model"], "multistyle26");
+    assert_eq!(b["engine"]["input"], json!([160, 96]));
+    assert_eq!(b["source"]["state"], "streaming");
+    assert!(
+        b["frames"]["processed"].as_u64() > a["frames"]["processed"].as_u64(),
+        "frames grow: {a} -> {b}"
+    );
+    assert!(b["frames"]["captured"].as_u64() >= b["frames"]["processed"].as_u64());
+    assert!(b["latency_ms"]["infer"]["p50"].as_f64().unwrap() > 0.0);
+    let g2g = &b["latency_ms"]["glass_to_glass"];
+    assert!(g2g["p95"].as_f64().unwrap() >= b["latency_ms"]["infer"]["p50"].as_f64().unwrap());
+    assert!(b["fps"]["out"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        b["power"]["source"], "none",
+        "no power sensor on this machine, and no made-up number"
+    );
+    assert!(b["power"]["total_w"].is_null());
+    assert!(b["system"]["mem_mb"].as_f64().unwrap() > 10.0);
+    assert_eq!(b["budget"]["latency_ms"], 30.0);
+
+    // set-style takes effect on the next frame: snapshots before and after differ.
+    let before = snapshot_pixels(&mut c);
+    assert_eq!(
+        c.ask(json!({"cmd": "set-style", "style": "19"}))["ok"],
+        true
+    );
+    let n = c.ask(json!({"cmd": "status"}))["frames"]["processed"]
+        .as_u64()
+        .unwrap();
+    wait_for(
+        || c.ask(json!({"cmd": "status"}))["frames"]["processed"].as_u64() > Some(n + 1),
+        Duration::from_secs(10),
+        "new frames",
+    );
+    let after = snapshot_pixels(&mut c);
+    let diff: u64 = before
+        .iter()
+        .zip(&after)
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    assert!(
+        diff / before.len() as u64 > 10,
+        "style change did not change the output"
+    );
+    assert_eq!(c.ask(json!({"cmd": "status"}))["style"]["spec"], "19");
+    let e = c.ask(json!({"cmd": "set-style", "style": "26"}));
+    assert!(
+        e["error"].as_str().unwrap().contains("styles 0 to 25"),
+        "{e}"
+    );
+
+    // pause stops processing; resume starts it again.
+    assert_eq!(c.ask(json!({"cmd": "pause"}))["state"], "paused");
+    std::thread::sleep(Duration::from_millis(600));
+    let p1 = c.ask(json!({"cmd": "status"}));
+    std::thread::sleep(Duration::from_millis(1200));
+    let p2 = c.ask(json!({"cmd": "status"}));
+    assert_eq!(p2["state"], "paused");
+    assert_eq!(p1["frames"]["processed"], p2["frames"]["processed"]);
+    c.ask(json!({"cmd": "resume"}));
+    wait_for(
+        || {
+            c.ask(json!({"cmd": "status"}))["frames"]["processed"].as_u64()
+                > p2["frames"]["processed"].as_u64()
+        },
+        Duration::from_secs(10),
+        "resume",
+    );
+
+    // The CLI client reads the same socket.
+    let (code, out, err) = stylerd(&["status", "--socket", d.socket.to_str().unwrap()], &root());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("engine    onnx multistyle26 fp32 160x96"),
+        "{out}"
+    );
+}
+
+#[test]
+fn malformed_requests_never_crash_and_always_get_json() {
+    let d = start(&[]);
+    let mut c = Client::connect(&d.socket);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let fixed: Vec<Vec<u8>> = vec![
+        b"{".to_vec(),
+        b"null".to_vec(),
+        b"{\"cmd\":1}".to_vec(),
+        b"{\"cmd\":\"set-style\",\"style\":{\"a\":1}}".to_vec(),
+        "[".repeat(50_000).into_bytes(),
+        format!("{{\"cmd\":\"{}\"}}", "x".repeat(60_000)).into_bytes(),
+    ];
+    for i in 0..1000usize {
+        let line: Vec<u8> = match i % 10 {
+            0..=5 => fixed[i % fixed.len()].clone(),
+            _ => (0..(next() % 300) as usize)
+                .map(|_| (next() % 256) as u8)
+                .filter(|b| *b != b'\n')
+                .collect(),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let reply = c
+            .send_raw(&line)
+            .unwrap_or_else(|| panic!("connection closed on request {i}"));
+        let v: Value = serde_json::from_str(&reply)
+            .unwrap_or_else(|_| panic!("reply {i} is not JSON: {reply}"));
+        assert!(
+            v.get("error").is_some() || v.get("version").is_some(),
+            "reply {i}: {v}"
+        );
+    }
+    // Still serving the same connection.
+    assert_eq!(c.ask(json!({"cmd": "status"}))["version"], 1);
+
+    // An over-long line gets one error and the connection is closed.
+    let mut long = Client::connect(&d.socket);
+    let reply = long.send_raw(&vec![b'a'; 70_000]).unwrap();
+    assert!(reply.contains("longer than 65536 bytes"), "{reply}");
+    let mut rest = String::new();
+    assert_eq!(
+        long.reader.read_to_string(&mut rest).unwrap_or(0),
+        0,
+        "connection should be closed"
+    );
+
+    // More than 8 clients: the 9th is refused with a JSON error, the others keep working.
+    drop(c);
+    drop(long);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::connect(&d.socket)).collect();
+    for cl in clients.iter_mut() {
+        assert_eq!(cl.ask(json!({"cmd": "status"}))["version"], 1);
+    }
+    let mut ninth = Client::connect(&d.socket);
+    let mut line = String::new();
+    ninth.reader.read_line(&mut line).unwrap();
+    assert!(line.contains("too many clients (limit 8)"), "{line}");
+    assert_eq!(clients[0].ask(json!({"cmd": "status"}))["version"], 1);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_refuses_and_a_stale_socket_is_replaced() {
+    let d = start(&[]);
+    let (code, _, err) = stylerd(
+        &[
+            "run",
+            "--config",
+            "/dev/null",
+            "--output",
+            "null://",
+            "--socket",
+            d.socket.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("another stylerd is already running on socket"),
+        "{err}"
+    );
+    // The first daemon still answers.
+    assert_eq!(
+        Client::connect(&d.socket).ask(json!({"cmd": "status"}))["version"],
+        1
+    );
+
+    // A socket file nobody listens on (a crashed daemon's) is replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let (code, _, err) = stylerd(
+        &[
+            "run",
+            "--config",
+            "/dev/null",
+            "--source",
+            "test://?num-buffers=3",
+            "--output",
+            "null://",
+            "--socket",
+            stale.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    // A regular file in the way is not deleted.
+    let file = dir.path().join("file.sock");
+    std::fs::write(&file, b"keep me").unwrap();
+    let (code, _, err) = stylerd(
+        &[
+            "run",
+            "--config",
+            "/dev/null",
+            "--socket",
+            file.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}
+
+#[test]
+fn notify_ready_once_after_the_first_frame_then_watchdog_until_the_loop_stalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let listener = UnixDatagram::bind(&path).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let d = start(&[
+        ("NOTIFY_SOCKET", path.to_str().unwrap()),
+        ("WATCHDOG_USEC", "600000"),
+        ("STYLERD_FAULT_STALL_AFTER_FRAMES", "120"),
+    ]);
+    let mut log: Vec<(Instant, String)> = Vec::new();
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(25) {
+        if let Ok(n) = listener.recv(&mut buf) {
+            log.push((
+                Instant::now(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
+        }
+        let last_ping = log
+            .iter()
+            .rev()
+            .find(|(_, m)| m.contains("WATCHDOG=1"))
+            .map(|(t, _)| *t);
+        if last_ping.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+            break;
+        }
+    }
+    drop(d);
+    let ready: Vec<_> = log.iter().filter(|(_, m)| m.contains("READY=1")).collect();
+    assert_eq!(ready.len(), 1, "READY=1 exactly once: {log:?}");
+    let pings: Vec<Instant> = log
+        .iter()
+        .filter(|(_, m)| m.contains("WATCHDOG=1"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(pings.len() >= 3, "periodic WATCHDOG=1 expected: {log:?}");
+    let ready_at = ready[0].0;
+    assert!(
+        pings.iter().filter(|t| **t > ready_at).count() >= 1,
+        "watchdog pings continue after READY"
+    );
+    let last = *pings.last().unwrap();
+    assert!(
+        last.elapsed() > Duration::from_secs(2),
+        "pings must stop once the frame loop is stalled"
+    );
+    assert!(
+        log.iter().any(|(_, m)| m.starts_with("STATUS=")),
+        "STATUS= lines carry fps/latency"
+    );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(out) = Command::new("systemd-analyze").arg("--version").output() else {
+        panic!("systemd-analyze is missing: `make deps` installs the systemd package");
+    };
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(root().join("systemd/stylerd.service")).unwrap();
+    // verify checks that ExecStart exists: point it at the binary under test.
+    let unit = unit.replace("/usr/local/bin/stylerd", bin().to_str().unwrap());
+    let path = dir.path().join("stylerd.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed: {text}"
+    );
+    let complaints: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("stylerd.service"))
+        .collect();
+    assert!(complaints.is_empty(), "{complaints:?}");
+}
