@@ -46,7 +46,7 @@ CAMERA_PORT ?= 8555
 
 -include trainer/trainer.mk
 
-.PHONY: help deps apt ort venv models build release run test lint bench fmt clean install
+.PHONY: help deps apt ort venv models build release run test lint bench fmt clean install soak
 
 help:
 	@echo "make run | make test | make bench | make models | make deps | make lint | make install"
@@ -115,6 +115,10 @@ run: deps models build
 test: deps models $(TRAINER_TEST_DEPS)
 	$(CARGO) test --workspace --no-fail-fast
 
+# The soak test with the camera killed every 20 s for 10 minutes (make test runs it for 2).
+soak: deps models
+	SOAK_SECS=600 $(CARGO) test --release --test soak -- --nocapture
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -128,3 +132,36 @@ bench: deps models build
 clean:
 	$(CARGO) clean
 	rm -rf out
+
+## --- install ------------------------------------------------------------------------
+# make install [DESTDIR=...] [PREFIX=/usr/local]: binary, ONNX Runtime, models, unit and
+# config (an existing /etc/stylerd/stylerd.toml is kept). BIN picks another binary.
+PREFIX ?= /usr/local
+BIN ?= target/release/stylerd
+SYSTEMD_DIR ?= /etc/systemd/system
+
+install: $(ORT_LIB) models
+	@test -x $(BIN) || { echo "$(BIN) is missing: run make build first"; exit 1; }
+	install -Dm755 $(BIN) $(DESTDIR)$(PREFIX)/bin/stylerd
+	install -Dm644 $(ORT_LIB) $(DESTDIR)$(PREFIX)/lib/stylerd/$(notdir $(ORT_LIB))
+	install -d $(DESTDIR)$(PREFIX)/share/stylerd/engines
+	install -m644 engines/*.onnx engines/*.toml $(DESTDIR)$(PREFIX)/share/stylerd/engines/
+	sed 's#/usr/local/bin/stylerd#$(PREFIX)/bin/stylerd#' systemd/stylerd.service \
+		| install -Dm644 /dev/stdin $(DESTDIR)$(SYSTEMD_DIR)/stylerd.service
+	@if [ -e $(DESTDIR)/etc/stylerd/stylerd.toml ]; then \
+		echo "keeping existing $(DESTDIR)/etc/stylerd/stylerd.toml"; \
+	else \
+		sed -e 's|^uri = "rtsp://127.0.0.1:8555/camera"|uri = "test://"  # point this at your camera|' \
+		    -e 's#^models-dir = "engines"#models-dir = "$(PREFIX)/share/stylerd/engines"#' \
+		    -e 's#file://out/stylized.mkv#file:///var/lib/stylerd/recordings/stylized.mkv#' \
+		    -e 's#^snapshot-dir = "out/snapshots"#snapshot-dir = "/var/lib/stylerd/snapshots"#' \
+		    -e 's|^# socket = "/run/stylerd/stylerd.sock".*|socket = "/run/stylerd/stylerd.sock"|' \
+		    systemd/stylerd.toml > $(DESTDIR)/.stylerd.toml.new && \
+		install -Dm644 $(DESTDIR)/.stylerd.toml.new $(DESTDIR)/etc/stylerd/stylerd.toml && \
+		rm -f $(DESTDIR)/.stylerd.toml.new; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		id stylerd >/dev/null 2>&1 || useradd --system --no-create-home --groups video stylerd; \
+		systemctl daemon-reload 2>/dev/null || true; \
+		echo "installed; enable with: systemctl enable --now stylerd"; \
+	fi

@@ -191,6 +191,13 @@ pub struct OutputConfig {
     /// A file segment is closed and a new one started this often.
     #[serde(default = "default_segment_s")]
     pub segment_s: u32,
+    /// A segment is also closed at this size in MiB; 0 = by time only.
+    #[serde(default)]
+    pub segment_mb: u64,
+    /// Oldest segments of the same recording name are deleted once all of them together
+    /// pass this many MiB; 0 = never delete.
+    #[serde(default)]
+    pub max_disk_mb: u64,
     /// PNG snapshots of the stylized output go here; unset = no snapshots.
     #[serde(default)]
     pub snapshot_dir: Option<PathBuf>,

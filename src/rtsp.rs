@@ -212,11 +212,13 @@ impl TestCamera {
             "( videotestsrc is-live=true pattern={pattern} \
                ! video/x-raw,width={w},height={h},framerate={fps}/1 \
                ! videoconvert ! video/x-raw,format=I420 \
-               ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} bitrate=2000 \
+               ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} bitrate=2000 \
                ! rtph264pay name=pay0 pt=96 config-interval=1 )",
             w = spec.width,
             h = spec.height,
             fps = spec.fps,
+            // A keyframe every half second: a reconnecting client gets a picture quickly.
+            keyint = (spec.fps / 2).max(1),
         ));
         let server = ServerThread::start(address, port, mount, factory)?;
         Ok(Self {

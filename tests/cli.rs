@@ -284,3 +284,52 @@ fn bad_images_and_styles_are_refused_with_one_sentence() {
         "cannot write PNG /nonexistent/dir/o.png",
     );
 }
+
+#[test]
+fn make_install_lays_out_a_working_system() {
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new("make")
+        .args(["--no-print-directory", "install"])
+        .arg(format!("DESTDIR={}", dest.path().display()))
+        .arg(format!("BIN={}", bin().display()))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = dest.path();
+    let unit = fs::read_to_string(d.join("etc/systemd/system/stylerd.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/stylerd run --config /etc/stylerd/stylerd.toml")
+    );
+    let config = stylerd::config::Config::load(&d.join("etc/stylerd/stylerd.toml")).unwrap();
+    assert_eq!(
+        config.control.socket.as_deref(),
+        Some(Path::new("/run/stylerd/stylerd.sock"))
+    );
+    assert_eq!(
+        config.engine.models_dir,
+        Path::new("/usr/local/share/stylerd/engines")
+    );
+    assert!(config.output.uris[0].starts_with("file:///var/lib/stylerd/"));
+    // The installed binary finds the installed ONNX Runtime and models on its own.
+    let img = d.join("in.png");
+    write_test_image(&img);
+    let status = Command::new(d.join("usr/local/bin/stylerd"))
+        .args([
+            "stylize",
+            img.to_str().unwrap(),
+            d.join("out.png").to_str().unwrap(),
+        ])
+        .arg("--models-dir")
+        .arg(d.join("usr/local/share/stylerd/engines"))
+        .env_remove("ORT_DYLIB_PATH")
+        .current_dir(d)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(d.join("out.png").is_file());
+}

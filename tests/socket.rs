@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -66,44 +66,6 @@ fn start(extra_env: &[(&str, &str)]) -> Daemon {
         "socket",
     );
     daemon
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) {
-    let started = Instant::now();
-    while !ok() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Client {
-    fn connect(path: &Path) -> Self {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        Self {
-            writer: s.try_clone().unwrap(),
-            reader: BufReader::new(s),
-        }
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) -> Option<String> {
-        self.writer.write_all(bytes).ok()?;
-        self.writer.write_all(b"\n").ok()?;
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line),
-        }
-    }
-
-    fn ask(&mut self, v: Value) -> Value {
-        serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
-    }
 }
 
 fn snapshot_pixels(c: &mut Client) -> Vec<u8> {

@@ -100,6 +100,15 @@ pub struct Status {
     pub system: Option<SystemSnapshot>,
     pub budget: Option<Verdict>,
     pub outputs: Vec<String>,
+    pub recording: Option<RecordingStatus>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RecordingStatus {
+    /// File name pattern of this run's segments.
+    pub pattern: String,
+    /// Why recording stopped (e.g. a full disk); streaming goes on regardless.
+    pub error: Option<String>,
 }
 
 impl Default for Status {
@@ -118,6 +127,7 @@ impl Default for Status {
             system: None,
             budget: None,
             outputs: Vec::new(),
+            recording: None,
         }
     }
 }

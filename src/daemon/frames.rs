@@ -36,6 +36,8 @@ const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Fault injection for the watchdog test: stall the loop after this many frames.
 const STALL_ENV: &str = "STYLERD_FAULT_STALL_AFTER_FRAMES";
+/// Rate of "no signal" frames while the camera is lost.
+const NO_SIGNAL_EVERY: Duration = Duration::from_secs(1);
 
 /// Everything the frame thread owns.
 pub struct Context {
@@ -62,6 +64,7 @@ pub struct FrameLoop {
     watchdog_every: Option<Duration>,
     last_watchdog: Instant,
     stall_after: Option<u64>,
+    last_no_signal: Option<Instant>,
 }
 
 impl FrameLoop {
@@ -86,6 +89,7 @@ impl FrameLoop {
             watchdog_every,
             last_watchdog: Instant::now(),
             stall_after,
+            last_no_signal: None,
         }
     }
 
@@ -209,9 +213,37 @@ impl FrameLoop {
         while !self.stopping() && Instant::now() < until {
             self.watchdog();
             self.serve_control();
+            self.push_no_signal();
             thread::sleep(PULL_SLICE.min(until.saturating_duration_since(Instant::now())));
         }
         *backoff = (*backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// While the camera is away the output keeps going at one "no signal" frame per second
+    /// (the last stylized frame, dimmed), so recordings and RTSP clients never stall.
+    fn push_no_signal(&mut self) {
+        if self
+            .last_no_signal
+            .is_some_and(|t| t.elapsed() < NO_SIGNAL_EVERY)
+        {
+            return;
+        }
+        self.last_no_signal = Some(Instant::now());
+        let size = self.cx.config.engine.size;
+        let image = match &self.last_output {
+            Some(last) => RgbImage {
+                data: last.data.iter().map(|v| v / 4).collect(),
+                ..last.clone()
+            },
+            None => RgbImage {
+                width: size.width,
+                height: size.height,
+                data: vec![32; size.width as usize * size.height as usize * 3],
+            },
+        };
+        if let Err(e) = self.cx.sink.push(&image, Instant::now()) {
+            tracing::warn!(error = %e, "cannot push the no-signal frame");
+        }
     }
 
     fn close_source(&mut self, source: Option<FrameSource>) {
@@ -232,6 +264,9 @@ impl FrameLoop {
         c.captured.store(self.report.captured, Ordering::Relaxed);
         c.dropped.store(self.report.dropped, Ordering::Relaxed);
         c.encoded.store(self.cx.sink.encoded(), Ordering::Relaxed);
+        if let Some(e) = self.cx.sink.recording_failure() {
+            self.cx.shared.update(|s| s.recording_error = Some(e));
+        }
     }
 
     fn watchdog(&mut self) {

@@ -85,6 +85,7 @@ pub struct LoopState {
     pub source_state: &'static str,
     pub last_error: Option<String>,
     pub style: String,
+    pub recording_error: Option<String>,
 }
 
 /// What the frame and monitor threads share.
@@ -146,6 +147,10 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     };
     initial.source.uri = config.source.uri.clone();
     initial.style.available = engine.styles().len();
+    initial.recording = sink.file_pattern().map(|p| control::RecordingStatus {
+        pattern: p.display().to_string(),
+        error: None,
+    });
     let (status_tx, status_rx) = watch::channel(initial.clone());
     let (events_tx, events_rx) = crossbeam_channel::bounded(1024);
     let (control_tx, control_rx) = crossbeam_channel::bounded::<ControlRequest>(16);

@@ -167,6 +167,9 @@ impl Observer {
         s.source.last_error = state.last_error;
         s.source.reconnects = Counters::get(&c.reconnects);
         s.style.spec = state.style;
+        if let Some(rec) = s.recording.as_mut() {
+            rec.error = state.recording_error;
+        }
         s.frames = FrameCounts {
             captured,
             processed: Counters::get(&c.processed),

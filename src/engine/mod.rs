@@ -7,8 +7,11 @@
 //!
 //! # Backends
 //! - [`onnx`]: ONNX Runtime through `ort` (the embedded default, CPU here).
+//! - `tensorrt` (feature `tensorrt`): TensorRT plans on the Jetson's GPU.
 
 pub mod onnx;
+#[cfg(feature = "tensorrt")]
+pub mod tensorrt;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,6 +96,13 @@ pub fn open(config: &EngineConfig, style: &StyleSpec) -> Result<Box<dyn Engine>,
             engine.set_style(style)?;
             Ok(Box::new(engine))
         }
+        #[cfg(feature = "tensorrt")]
+        Backend::Tensorrt => {
+            let mut engine = tensorrt::TensorRtEngine::open(&manifest, config)?;
+            engine.set_style(style)?;
+            Ok(Box::new(engine))
+        }
+        #[cfg(not(feature = "tensorrt"))]
         Backend::Tensorrt => Err(EngineError::Unsupported(
             "this stylerd was built without the tensorrt feature; use engine.backend = \"onnx\" \
              or rebuild with --features tensorrt on the Jetson"

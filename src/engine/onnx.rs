@@ -64,7 +64,7 @@ pub fn locate_library(explicit: Option<&Path>) -> Result<PathBuf, EngineError> {
 }
 
 /// Loads the library once per process and returns the shared environment.
-fn environment(
+pub(crate) fn environment(
     explicit: Option<&Path>,
 ) -> Result<&'static ort::environment::Environment, EngineError> {
     let path = locate_library(explicit)?;

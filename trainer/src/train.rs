@@ -181,7 +181,7 @@ pub fn run(
         last = trainer.step(content.clone(), target.clone());
         images += s.batch;
         let step = trainer.adam.step;
-        if step % s.log_every.max(1) == 0 || step == s.steps {
+        if step.is_multiple_of(s.log_every.max(1)) || step == s.steps {
             let rate = images as f64 / since.elapsed().as_secs_f64();
             eprintln!(
                 "step {step}/{}  loss {:.4}  content {:.4}  style {:.4}  tv {:.4}  pixel {:.4}  {rate:.2} img/s",
@@ -189,11 +189,11 @@ pub fn run(
             );
             (images, since) = (0, Instant::now());
         }
-        if step % s.checkpoint_every.max(1) == 0 || step == s.steps {
+        if step.is_multiple_of(s.checkpoint_every.max(1)) || step == s.steps {
             trainer.save(&s.checkpoint)?;
         }
         if let Some(p) = &s.preview
-            && (step % s.preview_every.max(1) == 0 || step == s.steps)
+            && (step.is_multiple_of(s.preview_every.max(1)) || step == s.steps)
         {
             let output = trainer.net.valid().forward(content.clone());
             let mut tiles = Vec::new();
@@ -217,11 +217,10 @@ mod tests {
     use crate::loss::LossConfig;
     use crate::lossnet::LossNet;
 
-    fn tiny_trainer(seed: u64) -> Trainer {
+    /// A tiny trainer; the loss network is passed in so two trainers can share it exactly
+    /// (the global RNG is shared with tests running in parallel).
+    fn tiny_trainer(net: LossNet) -> Trainer {
         let device = Device::flex();
-        // The loss network is the same for every trainer; the transformer's init differs.
-        device.seed(0);
-        let net = LossNet::load("tiny", &device).unwrap();
         let config = LossConfig {
             style_weight: 10.0,
             ..LossConfig::default()
@@ -230,13 +229,16 @@ mod tests {
         .unwrap();
         let style = data::to_tensor(&CropSampler::synthetic(1, 16), &device);
         let loss = PerceptualLoss::new(config, net, Some(style));
-        device.seed(seed);
         Trainer::new(
             TransformerConfig::preset("tiny").unwrap(),
             loss,
             1e-2,
             &device,
         )
+    }
+
+    fn tiny_loss_net() -> LossNet {
+        LossNet::load("tiny", &Device::flex()).unwrap()
     }
 
     fn batches() -> Vec<Tensor<4>> {
@@ -246,7 +248,7 @@ mod tests {
 
     #[test]
     fn thirty_steps_lower_the_loss() {
-        let mut t = tiny_trainer(1);
+        let mut t = tiny_trainer(tiny_loss_net());
         let b = batches();
         let first = t.step(b[0].clone(), None).total;
         let mut last = first;
@@ -266,7 +268,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ck.safetensors");
         let b = batches();
-        let mut a = tiny_trainer(2);
+        let net = tiny_loss_net();
+        let mut a = tiny_trainer(net.clone());
         for x in &b[..3] {
             a.step(x.clone(), None);
         }
@@ -283,7 +286,7 @@ mod tests {
             .try_to_vec::<f32>()
             .unwrap();
 
-        let mut r = tiny_trainer(3); // different initial weights, replaced by the checkpoint
+        let mut r = tiny_trainer(net); // other initial weights, replaced by the checkpoint
         r.resume(&path).unwrap();
         assert_eq!(r.adam.step, 3);
         let again = r.step(b[3].clone(), None);

@@ -1,0 +1,616 @@
+//! TensorRT backend (cargo feature `tensorrt`, for the Jetson): a `.plan` built on the
+//! device by `engines/build-trt.sh`, run through a small C++ shim (`shim.cpp`, compiled by
+//! `build.rs`), with device buffers, pinned host staging and one CUDA stream from `cudarc`,
+//! and pre/post-processing as NVRTC-compiled CUDA kernels ([`kernels`]).
+//!
+//! This module owns checking a plan against this machine (TensorRT version and GPU, from the
+//! plan's side-car `.toml` or its file name), binding the plan's tensors to the manifest's
+//! names, and the per-frame copy/kernel/enqueue sequence. Like every backend it speaks RGB
+//! pictures through the [`Engine`] trait and knows nothing of pipelines or threads. CUDA is
+//! loaded at run time (`cudarc` dynamic loading), so a machine without a GPU builds and
+//! lints this code and gets a clear refusal when it tries to open an engine.
+
+pub mod kernels;
+pub mod shim;
+
+use std::ffi::CString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DriverError, PinnedHostSlice};
+use serde::Deserialize;
+use thiserror::Error;
+
+use self::kernels::{DeviceTensor, Geometry, Kernels};
+use self::shim::{DataType, IoTensor, Plan, TrtVersion};
+use super::{Engine, EngineError, EngineInfo, StageTimes};
+use crate::config::EngineConfig;
+use crate::frame::{FrameError, Layout, RgbImage};
+use crate::model::Manifest;
+use crate::style::StyleSpec;
+
+#[derive(Debug, Error)]
+pub enum TensorRtError {
+    #[error("CUDA: {0}")]
+    Cuda(String),
+    #[error("no CUDA device: {0}")]
+    NoDevice(String),
+    #[error("cannot read TensorRT plan {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "TensorRT plan {path} was built for TensorRT {plan_version} on {plan_device}, but this \
+         machine has TensorRT {ours} on {our_device}; plans only run where they were built: \
+         rebuild it here with `make engines`"
+    )]
+    Incompatible {
+        path: PathBuf,
+        plan_version: String,
+        plan_device: String,
+        ours: String,
+        our_device: String,
+    },
+    #[error("TensorRT could not load plan {path}: {message}")]
+    Deserialize { path: PathBuf, message: String },
+    #[error("TensorRT plan {path} does not fit model {model}: {message}")]
+    Mismatch {
+        path: PathBuf,
+        model: String,
+        message: String,
+    },
+    #[error("TensorRT inference failed: {0}")]
+    Run(String),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+}
+
+impl From<DriverError> for TensorRtError {
+    fn from(e: DriverError) -> Self {
+        Self::Cuda(e.to_string())
+    }
+}
+
+impl From<TensorRtError> for EngineError {
+    fn from(e: TensorRtError) -> Self {
+        match e {
+            TensorRtError::Run(m) => EngineError::Run(m),
+            TensorRtError::Frame(f) => EngineError::Frame(f),
+            other => EngineError::Unsupported(other.to_string()),
+        }
+    }
+}
+
+/// Opens CUDA device 0, or says why not: no driver library, or no device behind it.
+pub fn cuda_context() -> Result<Arc<CudaContext>, TensorRtError> {
+    // SAFETY: only probes whether libcuda can be dlopen'ed; cudarc panics on the first
+    // driver call when it cannot, so we must ask first.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(TensorRtError::NoDevice(
+            "the CUDA driver library (libcuda.so) was not found".into(),
+        ));
+    }
+    match CudaContext::device_count() {
+        Ok(n) if n > 0 => Ok(CudaContext::new(0)?),
+        Ok(_) => Err(TensorRtError::NoDevice(
+            "the CUDA driver sees no GPU".into(),
+        )),
+        Err(e) => Err(TensorRtError::NoDevice(e.to_string())),
+    }
+}
+
+/// A device name as plan file names carry it: `Xavier` -> `xavier`,
+/// `NVIDIA H100 80GB HBM3` -> `h100-80gb-hbm3`.
+pub fn device_slug(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    let trimmed = lower.strip_prefix("nvidia ").unwrap_or(&lower);
+    let mut slug = String::new();
+    for c in trimmed.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').to_string()
+}
+
+/// What `engines/build-trt.sh` writes beside each plan (`<plan>.toml`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct PlanInfo {
+    #[serde(default)]
+    pub tensorrt: Option<String>,
+    #[serde(default)]
+    pub device: Option<String>,
+    /// `"7.2"` for Xavier.
+    #[serde(default)]
+    pub compute_capability: Option<String>,
+    #[serde(default)]
+    pub precision: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+impl PlanInfo {
+    /// Reads the side-car `<plan>.toml`, else decodes the file name
+    /// (`<model>.<WxH|dynamic>.<precision>.trt<version>.<device>.plan`).
+    pub fn for_plan(path: &Path) -> Self {
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(".toml");
+        if let Ok(text) = fs::read_to_string(&sidecar)
+            && let Ok(info) = toml::from_str::<PlanInfo>(&text)
+        {
+            return info;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        Self::from_file_name(name)
+    }
+
+    pub fn from_file_name(name: &str) -> Self {
+        let stem = name.strip_suffix(".plan").unwrap_or(name);
+        let mut info = PlanInfo::default();
+        // The version has dots of its own: find the `trt<digit>` part and read on from it.
+        let parts: Vec<&str> = stem.split('.').collect();
+        let Some(at) = parts
+            .iter()
+            .position(|p| p.len() > 3 && p.starts_with("trt") && p.as_bytes()[3].is_ascii_digit())
+        else {
+            return info;
+        };
+        let mut version = vec![&parts[at][3..]];
+        let mut rest = parts[at + 1..].iter();
+        for p in rest.by_ref() {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                version.push(p);
+            } else {
+                info.device = Some((*p).to_string());
+                break;
+            }
+        }
+        info.tensorrt = Some(version.join("."));
+        if at >= 1 {
+            info.precision = Some(parts[at - 1].to_string());
+        }
+        info.model = parts.first().map(|m| (*m).to_string());
+        info
+    }
+
+    /// Refuses a plan built for another TensorRT version or GPU. Unknown facts pass: an
+    /// unlabelled plan still gets TensorRT's own check when it is deserialized.
+    pub fn check(
+        &self,
+        path: &Path,
+        ours: TrtVersion,
+        device: &str,
+        capability: (i32, i32),
+    ) -> Result<(), TensorRtError> {
+        let our_cc = format!("{}.{}", capability.0, capability.1);
+        let version_ok = match self.tensorrt.as_deref().and_then(TrtVersion::parse) {
+            Some(v) => v == ours,
+            None => true,
+        };
+        let device_ok = match (&self.compute_capability, &self.device) {
+            (Some(cc), _) => *cc == our_cc,
+            (None, Some(d)) => device_slug(d) == device_slug(device),
+            (None, None) => true,
+        };
+        if version_ok && device_ok {
+            return Ok(());
+        }
+        let plan_device = match (&self.device, &self.compute_capability) {
+            (Some(d), Some(cc)) => format!("{d} (compute {cc})"),
+            (Some(d), None) => d.clone(),
+            (None, Some(cc)) => format!("compute {cc}"),
+            (None, None) => "an unknown GPU".into(),
+        };
+        Err(TensorRtError::Incompatible {
+            path: path.into(),
+            plan_version: self
+                .tensorrt
+                .clone()
+                .unwrap_or_else(|| "an unknown version".into()),
+            plan_device,
+            ours: ours.to_string(),
+            our_device: format!("{} (compute {our_cc})", device_slug(device)),
+        })
+    }
+}
+
+/// One bound plan tensor.
+struct Binding {
+    name: CString,
+    dims: Vec<i64>,
+}
+
+pub struct TensorRtEngine {
+    info: EngineInfo,
+    manifest: Manifest,
+    styles: Vec<String>,
+    style_weights: Vec<f32>,
+    style_dirty: bool,
+    // Drop order matters: the plan (which holds tensor addresses) goes before the buffers,
+    // and the buffers before the stream and context they belong to.
+    plan: Plan,
+    kernels: Kernels,
+    geometry: Geometry,
+    host_in: PinnedHostSlice<u8>,
+    host_out: PinnedHostSlice<u8>,
+    rgb_in: CudaSlice<u8>,
+    rgb_out: CudaSlice<u8>,
+    input: DeviceTensor,
+    output: DeviceTensor,
+    style: Option<CudaSlice<f32>>,
+    stream: Arc<CudaStream>,
+}
+
+impl TensorRtEngine {
+    pub fn open(manifest: &Manifest, config: &EngineConfig) -> Result<Self, EngineError> {
+        Ok(Self::open_plan(manifest, config)?)
+    }
+
+    fn open_plan(manifest: &Manifest, config: &EngineConfig) -> Result<Self, TensorRtError> {
+        let path = config.plan.clone().unwrap_or_default();
+        let mismatch = |message: String| TensorRtError::Mismatch {
+            path: path.clone(),
+            model: manifest.name.clone(),
+            message,
+        };
+        let ours =
+            shim::library_version().ok_or_else(|| TensorRtError::Cuda(shim::NOT_BUILT.into()))?;
+        let ctx = cuda_context()?;
+        let device = ctx.name()?;
+        PlanInfo::for_plan(&path).check(&path, ours, &device, ctx.compute_capability()?)?;
+        let bytes = fs::read(&path).map_err(|source| TensorRtError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let stream = ctx.new_stream()?;
+        let mut plan = Plan::deserialize(&bytes).map_err(|message| TensorRtError::Deserialize {
+            path: path.clone(),
+            message,
+        })?;
+        let kernels = Kernels::compile(&ctx)?;
+
+        let size = config.size;
+        let geometry = Geometry::new(
+            size.width,
+            size.height,
+            manifest.pad_multiple,
+            manifest.layout,
+            manifest.input_range,
+            manifest.output_range,
+        )?;
+        let shape = image_shape(&geometry);
+        let find = |name: &str, input: bool| -> Result<IoTensor, TensorRtError> {
+            plan.io()
+                .iter()
+                .find(|t| t.name == name && t.is_input == input)
+                .cloned()
+                .ok_or_else(|| {
+                    let all: Vec<&str> = plan.io().iter().map(|t| t.name.as_str()).collect();
+                    mismatch(format!(
+                        "it has no {} named {name:?} (its tensors: {})",
+                        if input { "input" } else { "output" },
+                        all.join(", ")
+                    ))
+                })
+        };
+        let image_in = find(&manifest.input, true)?;
+        let image_out = find(&manifest.output, false)?;
+        let style_in = match &manifest.style_input {
+            Some(name) => Some(find(name, true)?),
+            None => None,
+        };
+        let expected_inputs = 1 + usize::from(style_in.is_some());
+        let inputs = plan.io().iter().filter(|t| t.is_input).count();
+        if inputs != expected_inputs {
+            return Err(mismatch(format!(
+                "it has {inputs} inputs but the manifest describes {expected_inputs}"
+            )));
+        }
+        let input = bind_image(&mut plan, &image_in, &shape, true).map_err(mismatch)?;
+        let style = match &style_in {
+            Some(t) => Some(bind_style(&mut plan, t, manifest).map_err(mismatch)?),
+            None => None,
+        };
+        let output = bind_image(&mut plan, &image_out, &shape, false).map_err(mismatch)?;
+
+        let half_in = image_in.dtype == DataType::Half;
+        let half_out = image_out.dtype == DataType::Half;
+        let input_buf = DeviceTensor::alloc(&stream, geometry.tensor_len(), half_in)?;
+        let output_buf = DeviceTensor::alloc(&stream, geometry.tensor_len(), half_out)?;
+        let style_buf = match &style {
+            Some(b) => Some(stream.alloc_zeros::<f32>(b.dims.iter().product::<i64>() as usize)?),
+            None => None,
+        };
+        let image_len = geometry.image_len();
+        // SAFETY: the staging buffers are written in full (host_in from each frame, host_out
+        // by the device copy) before anything reads them.
+        let (host_in, host_out) = unsafe {
+            (
+                // Write-combined: the CPU only writes it, the GPU reads it across the bus.
+                ctx.alloc_pinned::<u8>(image_len)?,
+                // Plain pinned: the CPU reads it back, which write-combined memory makes slow.
+                ctx.alloc_pinned_with_flags::<u8>(image_len, 0)?,
+            )
+        };
+        let rgb_in = stream.alloc_zeros::<u8>(image_len)?;
+        let rgb_out = stream.alloc_zeros::<u8>(image_len)?;
+
+        bind_address(&mut plan, &input.name, &input_buf, &stream)?;
+        bind_address(&mut plan, &output.name, &output_buf, &stream)?;
+        if let (Some(b), Some(buf)) = (&style, &style_buf) {
+            let (ptr, _sync) = buf.device_ptr(&stream);
+            // SAFETY: `buf` lives in the engine next to the plan and is dropped after it.
+            unsafe { plan.set_address(&b.name, ptr) }.map_err(TensorRtError::Run)?;
+        }
+
+        let precision = match (half_in, image_out.dtype) {
+            (true, _) | (_, DataType::Half) => "fp16",
+            _ => "fp32-io",
+        };
+        let precision = PlanInfo::for_plan(&path)
+            .precision
+            .unwrap_or_else(|| precision.to_string());
+        let styles = if manifest.styles.is_empty() && manifest.style_input.is_none() {
+            vec![manifest.name.clone()]
+        } else {
+            manifest.styles.clone()
+        };
+        Ok(Self {
+            info: EngineInfo {
+                backend: "tensorrt",
+                model: manifest.name.clone(),
+                precision,
+                input: [size.width, size.height],
+            },
+            manifest: manifest.clone(),
+            styles,
+            style_weights: Vec::new(),
+            style_dirty: false,
+            plan,
+            kernels,
+            geometry,
+            host_in,
+            host_out,
+            rgb_in,
+            rgb_out,
+            input: input_buf,
+            output: output_buf,
+            style: style_buf,
+            stream,
+        })
+    }
+
+    fn run(&mut self, image: &RgbImage, times: &mut StageTimes) -> Result<RgbImage, TensorRtError> {
+        let t0 = Instant::now();
+        self.host_in.as_mut_slice()?.copy_from_slice(&image.data);
+        self.stream.memcpy_htod(&self.host_in, &mut self.rgb_in)?;
+        if self.style_dirty
+            && let Some(style) = &mut self.style
+        {
+            if self.style_weights.len() != style.len() {
+                return Err(TensorRtError::Run(format!(
+                    "style vector has {} values but the plan's style input holds {}",
+                    self.style_weights.len(),
+                    style.len()
+                )));
+            }
+            self.stream.memcpy_htod(&self.style_weights, style)?;
+            self.style_dirty = false;
+        }
+        self.kernels
+            .pre(&self.stream, &self.rgb_in, &mut self.input, &self.geometry)?;
+        self.stream.synchronize()?;
+        let t1 = Instant::now();
+        // SAFETY: every tensor address was bound at open to buffers owned by `self`, and the
+        // stream is this engine's own.
+        unsafe { self.plan.enqueue(self.stream.cu_stream().cast()) }.map_err(TensorRtError::Run)?;
+        self.stream.synchronize()?;
+        let t2 = Instant::now();
+        self.kernels.post(
+            &self.stream,
+            &self.output,
+            &mut self.rgb_out,
+            &self.geometry,
+        )?;
+        self.stream.memcpy_dtoh(&self.rgb_out, &mut self.host_out)?;
+        self.stream.synchronize()?;
+        let data = self.host_out.as_slice()?.to_vec();
+        times.pre = t1 - t0;
+        times.infer = t2 - t1;
+        times.post = t2.elapsed();
+        Ok(RgbImage::new(image.width, image.height, data)?)
+    }
+}
+
+/// `[1, 3, h, w]` or `[1, h, w, 3]` of the padded tensor.
+fn image_shape(g: &Geometry) -> Vec<i64> {
+    let (w, h) = (g.tensor_width as i64, g.tensor_height as i64);
+    match g.layout {
+        Layout::Nchw => vec![1, 3, h, w],
+        Layout::Nhwc => vec![1, h, w, 3],
+    }
+}
+
+/// Checks an image tensor's type and shape, sets a dynamic input's shape.
+fn bind_image(
+    plan: &mut Plan,
+    t: &IoTensor,
+    shape: &[i64],
+    input: bool,
+) -> Result<Binding, String> {
+    if !matches!(t.dtype, DataType::Float | DataType::Half) || !t.linear {
+        return Err(format!(
+            "tensor {:?} is {:?}{}; build the plan with float or half linear IO (build-trt.sh does)",
+            t.name,
+            t.dtype,
+            if t.linear {
+                ""
+            } else {
+                " in a vectorized format"
+            }
+        ));
+    }
+    let fits =
+        t.dims.len() == shape.len() && t.dims.iter().zip(shape).all(|(&d, &s)| d == -1 || d == s);
+    if !fits {
+        return Err(format!(
+            "tensor {:?} has shape {:?} but engine.size needs {shape:?}; build a plan for this \
+             size or with a dynamic profile",
+            t.name, t.dims
+        ));
+    }
+    let name = CString::new(t.name.clone()).map_err(|e| e.to_string())?;
+    if input && t.dims.contains(&-1) {
+        plan.set_input_shape(&name, shape)?;
+    }
+    if !input {
+        let resolved = plan.context_shape(&name)?;
+        if resolved != shape {
+            return Err(format!(
+                "output {:?} would have shape {resolved:?}, expected {shape:?}",
+                t.name
+            ));
+        }
+    }
+    Ok(Binding {
+        name,
+        dims: shape.to_vec(),
+    })
+}
+
+fn bind_style(plan: &mut Plan, t: &IoTensor, m: &Manifest) -> Result<Binding, String> {
+    let want = if m.styles.is_empty() {
+        m.style_vector_len
+    } else {
+        Some(m.styles.len())
+    };
+    if t.dtype != DataType::Float {
+        return Err(format!(
+            "style input {:?} is {:?}, not float",
+            t.name, t.dtype
+        ));
+    }
+    let name = CString::new(t.name.clone()).map_err(|e| e.to_string())?;
+    let mut dims = t.dims.clone();
+    if let Some(len) = want
+        && dims.contains(&-1)
+    {
+        dims = vec![len as i64];
+        plan.set_input_shape(&name, &dims)?;
+    }
+    let len: i64 = dims.iter().product();
+    if len <= 0 || want.is_some_and(|w| w as i64 != len) {
+        return Err(format!(
+            "style input {:?} has shape {dims:?} but the manifest lists {} styles",
+            t.name,
+            want.unwrap_or_default()
+        ));
+    }
+    Ok(Binding { name, dims })
+}
+
+fn bind_address(
+    plan: &mut Plan,
+    name: &CString,
+    buf: &DeviceTensor,
+    stream: &Arc<CudaStream>,
+) -> Result<(), TensorRtError> {
+    let ptr = match buf {
+        DeviceTensor::F32(b) => b.device_ptr(stream).0,
+        DeviceTensor::F16(b) => b.device_ptr(stream).0,
+    };
+    // SAFETY: `buf` is owned by the engine alongside the plan and dropped after it; it holds
+    // the full padded tensor the shape was set to.
+    unsafe { plan.set_address(name, ptr) }.map_err(TensorRtError::Run)
+}
+
+impl Engine for TensorRtEngine {
+    fn info(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    fn styles(&self) -> &[String] {
+        &self.styles
+    }
+
+    fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {
+        if self.manifest.style_input.is_some() && self.manifest.styles.is_empty() {
+            return Err(EngineError::Unsupported(format!(
+                "model {} takes a style vector computed from a style image, not a named style",
+                self.manifest.name
+            )));
+        }
+        let weights = spec.weights(&self.styles)?;
+        if self.manifest.style_input.is_some() {
+            self.style_weights = weights;
+            self.style_dirty = true;
+        }
+        Ok(())
+    }
+
+    fn stylize(
+        &mut self,
+        image: &RgbImage,
+        times: &mut StageTimes,
+    ) -> Result<RgbImage, EngineError> {
+        let [w, h] = self.info.input;
+        if (image.width, image.height) != (w, h) {
+            return Err(EngineError::Size(format!(
+                "frame is {}x{} but the engine runs at {w}x{h}",
+                image.width, image.height
+            )));
+        }
+        Ok(self.run(image, times)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_decode() {
+        let i = PlanInfo::from_file_name("multistyle26.640x360.fp16.trt8.5.2.xavier.plan");
+        assert_eq!(i.tensorrt.as_deref(), Some("8.5.2"));
+        assert_eq!(i.device.as_deref(), Some("xavier"));
+        assert_eq!(i.precision.as_deref(), Some("fp16"));
+        assert_eq!(i.model.as_deref(), Some("multistyle26"));
+        let none = PlanInfo::from_file_name("multistyle26.fp16.plan");
+        assert!(none.tensorrt.is_none() && none.device.is_none());
+    }
+
+    #[test]
+    fn other_versions_and_devices_are_refused_naming_both() {
+        let ours = TrtVersion::from_code(8502);
+        let p = Path::new("m.640x360.fp16.trt8.6.1.orin.plan");
+        let e = PlanInfo::from_file_name("m.640x360.fp16.trt8.6.1.orin.plan")
+            .check(p, ours, "Xavier", (7, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TensorRT 8.6.1 on orin"), "{e}");
+        assert!(e.contains("TensorRT 8.5.2 on xavier (compute 7.2)"), "{e}");
+        let ok = PlanInfo::from_file_name("m.640x360.fp16.trt8.5.2.xavier.plan");
+        assert!(ok.check(p, ours, "Xavier", (7, 2)).is_ok());
+        let cc = PlanInfo {
+            compute_capability: Some("8.7".into()),
+            ..ok
+        };
+        assert!(cc.check(p, ours, "Xavier", (7, 2)).is_err());
+    }
+
+    #[test]
+    fn device_names_slug() {
+        assert_eq!(device_slug("Xavier"), "xavier");
+        assert_eq!(device_slug("NVIDIA H100 80GB HBM3"), "h100-80gb-hbm3");
+        assert_eq!(device_slug("NVIDIA H200"), "h200");
+    }
+}
