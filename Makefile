@@ -165,3 +165,42 @@ install: $(ORT_LIB) models
 		systemctl daemon-reload 2>/dev/null || true; \
 		echo "installed; enable with: systemctl enable --now stylerd"; \
 	fi
+
+## --- Jetson: TensorRT engines and the aarch64 build (issue 5) ---------------------------
+
+.PHONY: engines cross cross-test
+
+# On the Jetson: FP16 plan at the shipped size, plus INT8 when the QDQ model exists
+# (`stylerd quantize`). Plans carry the TensorRT version and device in their names.
+TRT_SIZE ?= 640x360
+engines: models
+	engines/build-trt.sh --model multistyle26 --precision fp16 --size $(TRT_SIZE)
+	if [ -f engines/multistyle26-int8.onnx ]; then \
+		engines/build-trt.sh --model multistyle26 --precision int8 --size $(TRT_SIZE); fi
+
+# aarch64-unknown-linux-gnu against a Debian 11 (glibc 2.31) arm64 sysroot; see cross/README.md.
+cross:
+	cross/build.sh
+
+cross-test: cross
+	cross/test.sh
+
+## --- evaluation report (issue 6) ----------------------------------------------------------
+
+.PHONY: report
+
+# The plots' text font (stylerd report refuses to start without it).
+APT_PKGS += fonts-dejavu-core
+
+# `make report`: a 300-frame daemon run on the live test pattern for the timeline, then
+# out/report/report.md with its plots. out/bench.json (`make bench > out/bench.json`),
+# out/quantize.json and out/flicker.json are included when they exist.
+REPORT_FRAMES ?= 300
+report: deps models build
+	@mkdir -p out
+	./target/release/stylerd run --config /dev/null --source 'test://?pattern=ball&fps=30' \
+		--size $(RUN_SIZE) --output null:// --frames $(REPORT_FRAMES) \
+		--socket out/report-run.sock --timeline out/timeline.jsonl
+	./target/release/stylerd report --models-dir engines --out out/report \
+		--timeline out/timeline.jsonl \
+		$$(for f in bench quantize flicker; do [ -f out/$$f.json ] && echo --$$f out/$$f.json; done)

@@ -48,8 +48,12 @@ enum Command {
     },
     /// Measure engine latency against Python ONNX Runtime, and the daemon end to end.
     Bench(crate::bench::BenchArgs),
+    /// Write the evaluation report (Markdown + PNG plots) from timelines, benches and models.
+    Report(crate::report::ReportArgs),
     /// Serve the built-in test camera (a moving pattern) over RTSP.
     Camera(CameraArgs),
+    /// Write an INT8 QDQ ONNX model from calibration frames (and compare it with --bench).
+    Quantize(crate::quantize::QuantizeArgs),
     /// Show the running daemon's status.
     Status {
         /// Refresh every second until Ctrl-C.
@@ -117,6 +121,9 @@ struct RunArgs {
     /// Print the run report as JSON on stdout at the end.
     #[arg(long)]
     report: bool,
+    /// Write the status document once a second to FILE (JSON lines), for `stylerd report`.
+    #[arg(long)]
+    timeline: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -180,7 +187,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Stylize(args) => stylize(args),
         Command::Models { models_dir } => models(&models_dir),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Report(args) => crate::report::run(args),
         Command::Camera(args) => camera(args),
+        Command::Quantize(args) => quantize(args),
         Command::Status {
             watch,
             json,
@@ -234,6 +243,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         max_frames: args.frames,
         handle_signals: true,
         serve_socket: true,
+        timeline: args.timeline.clone(),
         ..Default::default()
     };
     let report = daemon::run(&config, options)?;
@@ -374,4 +384,8 @@ fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
     }
     println!("{answer}");
     Ok(())
+}
+
+fn quantize(args: crate::quantize::QuantizeArgs) -> anyhow::Result<()> {
+    crate::quantize::run(args)
 }

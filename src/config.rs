@@ -48,6 +48,10 @@ pub struct Config {
     pub control: ControlConfig,
     #[serde(default)]
     pub monitor: MonitorConfig,
+    #[serde(default)]
+    pub governor: GovernorConfig,
+    #[serde(default)]
+    pub stabilizer: StabilizerConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -272,6 +276,57 @@ fn default_budget_power_w() -> f64 {
 }
 
 impl Default for MonitorConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GovernorConfig {
+    /// Adapt the inference size and frame skipping to the budget.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Hold this rung (0 = full size) instead of adapting.
+    #[serde(default)]
+    pub pin: Option<usize>,
+    /// Inference sizes from largest to smallest; default: engine.size, 80 %, 60 %.
+    #[serde(default)]
+    pub ladder: Option<Vec<Size>>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for GovernorConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StabilizerConfig {
+    /// Temporal stabilization of live video (less flicker where the picture is still).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Weight of the previous output where the input is still, 0 to 0.95.
+    #[serde(default = "default_stabilizer_strength")]
+    pub strength: f32,
+    /// Input luma change (0-255) treated as motion, where blending stops.
+    #[serde(default = "default_stabilizer_threshold")]
+    pub threshold: f32,
+}
+
+fn default_stabilizer_strength() -> f32 {
+    0.6
+}
+fn default_stabilizer_threshold() -> f32 {
+    12.0
+}
+
+impl Default for StabilizerConfig {
     fn default() -> Self {
         toml::from_str("").expect("defaults parse")
     }
@@ -587,6 +642,18 @@ impl Config {
         }
         if m.budget_latency_ms <= 0.0 || m.budget_power_w <= 0.0 {
             return Err(bad("monitor.budget-*", "budgets must be above 0"));
+        }
+        let st = &self.stabilizer;
+        if !(0.0..=0.95).contains(&st.strength) {
+            return Err(bad("stabilizer.strength", "must be 0 to 0.95"));
+        }
+        if !(1.0..=255.0).contains(&st.threshold) {
+            return Err(bad("stabilizer.threshold", "must be 1 to 255"));
+        }
+        if let Some(ladder) = &self.governor.ladder
+            && (ladder.is_empty() || ladder.len() > 8)
+        {
+            return Err(bad("governor.ladder", "list 1 to 8 sizes, largest first"));
         }
         Ok(())
     }

@@ -266,6 +266,45 @@ pub fn from_tensor(
     RgbImage::new(width, height, data)
 }
 
+/// Bilinear resize with pixel-centre alignment (what videoscale's bilinear method does).
+/// Used by the governor to run the network smaller and scale the result back.
+pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    if (img.width, img.height) == (width, height) {
+        return img.clone();
+    }
+    let (sw, sh) = (img.width as usize, img.height as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    // Source coordinate and weight for each destination column/row.
+    let axis = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src as f32 / dst as f32;
+        (0..dst)
+            .map(|d| {
+                let x = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
+                let x0 = (x as usize).min(src - 1);
+                let x1 = (x0 + 1).min(src - 1);
+                (x0, x1, x - x0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (axis(sw, dw), axis(sh, dh));
+    let mut data = Vec::with_capacity(dw * dh * 3);
+    for &(y0, y1, fy) in &ys {
+        for &(x0, x1, fx) in &xs {
+            for c in 0..3 {
+                let p = |x: usize, y: usize| img.data[(y * sw + x) * 3 + c] as f32;
+                let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
+                let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
+                data.push((top + (bottom - top) * fy + 0.5) as u8);
+            }
+        }
+    }
+    RgbImage {
+        width,
+        height,
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +378,19 @@ mod tests {
         ));
         let t = to_tensor(&ramp(4, 4), Layout::Nchw, ValueRange::UNIT, 4).unwrap();
         assert!(from_tensor(&t, ValueRange::UNIT, 5, 4).is_err());
+    }
+
+    #[test]
+    fn bilinear_resize_keeps_flat_colour_and_interpolates() {
+        let flat = RgbImage::new(8, 6, [10u8, 200, 90].repeat(48)).unwrap();
+        let small = resize_bilinear(&flat, 4, 2);
+        assert_eq!(small.data, [10u8, 200, 90].repeat(8));
+        // A 2-pixel ramp upscaled to 4: centres map to 0.25 and 0.75 of the way.
+        let ramp = RgbImage::new(2, 1, vec![0, 0, 0, 200, 200, 200]).unwrap();
+        let up = resize_bilinear(&ramp, 4, 1);
+        let reds: Vec<u8> = up.data.chunks(3).map(|p| p[0]).collect();
+        assert_eq!(reds, vec![0, 50, 150, 200]);
+        assert_eq!(resize_bilinear(&ramp, 2, 1), ramp);
     }
 
     #[test]

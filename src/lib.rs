@@ -7,6 +7,9 @@
 //! # Layout
 //! - [`frame`]: RGB frames and the tensor conversions around the engine (pure).
 //! - [`style`]: style specs such as `7` or `3:0.5,12:0.5` (pure).
+//! - [`quality`]: PSNR and SSIM (pure).
+//! - [`stabilize`]: temporal stabilization and the flicker metric (pure).
+//! - [`governor`]: the budget governor's ladder and decisions (pure).
 //! - [`model`]: model manifests (`engines/<name>.toml`) and their checks.
 //! - [`config`]: the one TOML config file, validated before anything starts.
 //! - [`engine`]: the `Engine` trait and its backends (ONNX Runtime).
@@ -18,6 +21,8 @@
 //! - [`control`]: the status document and the socket protocol (server and client).
 //! - [`daemon`]: the frame and monitor threads tying source, engine and sink together.
 //! - [`bench`]: the `stylerd bench` command.
+//! - [`quantize`]: `stylerd quantize`, QDQ INT8 models from calibration frames, and their bench.
+//! - [`report`]: `stylerd report`, the evaluation report (plots, style grid, Xavier estimate).
 //! - [`cli`]: the command line.
 
 pub mod bench;
@@ -27,10 +32,15 @@ pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod frame;
+pub mod governor;
 pub mod model;
 pub mod monitor;
 pub mod notify;
+pub mod quality;
+pub mod quantize;
+pub mod report;
 pub mod rtsp;
 pub mod sink;
 pub mod source;
+pub mod stabilize;
 pub mod style;

@@ -101,6 +101,7 @@ pub struct Status {
     pub budget: Option<Verdict>,
     pub outputs: Vec<String>,
     pub recording: Option<RecordingStatus>,
+    pub governor: Option<crate::governor::GovernorStatus>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -128,6 +129,7 @@ impl Default for Status {
             budget: None,
             outputs: Vec::new(),
             recording: None,
+            governor: None,
         }
     }
 }

@@ -23,10 +23,12 @@ use crate::config::{Config, OnEos, SourceUri};
 use crate::control::server::ControlRequest;
 use crate::control::{Request, RunState};
 use crate::engine::{Engine, StageTimes};
-use crate::frame::{Frame, RgbImage};
+use crate::frame::{Frame, RgbImage, resize_bilinear};
+use crate::governor::{Governor, Rung, default_ladder};
 use crate::notify::{self, Notifier};
 use crate::sink::{FrameSink, Snapshotter};
 use crate::source::{FrameSource, Pulled, SourceCounts};
+use crate::stabilize::Stabilizer;
 use crate::style::StyleSpec;
 
 /// How long the loop waits for a frame before checking stop, control and watchdog.
@@ -65,6 +67,10 @@ pub struct FrameLoop {
     last_watchdog: Instant,
     stall_after: Option<u64>,
     last_no_signal: Option<Instant>,
+    governor: Governor,
+    stabilizer: Option<Stabilizer>,
+    /// Frames taken from the source (stylized or reused), for frame skipping.
+    taken: u64,
 }
 
 impl FrameLoop {
@@ -78,6 +84,11 @@ impl FrameLoop {
         // Ping twice per watchdog period, as sd_watchdog_enabled(3) advises.
         let watchdog_every = notify::watchdog_interval().map(|d| d / 2);
         let stall_after = std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok());
+        let governor = governor_for(&cx.config, cx.engine.as_ref());
+        cx.shared.update(|s| s.governor = Some(governor.status()));
+        let st = &cx.config.stabilizer;
+        let stabilizer =
+            (st.enabled && cx.uri.is_live()).then(|| Stabilizer::new(st.strength, st.threshold));
         Self {
             cx,
             snapshots,
@@ -90,6 +101,9 @@ impl FrameLoop {
             last_watchdog: Instant::now(),
             stall_after,
             last_no_signal: None,
+            governor,
+            stabilizer,
+            taken: 0,
         }
     }
 
@@ -146,6 +160,10 @@ impl FrameLoop {
                 Ok(Pulled::Frame(frame)) => {
                     last_frame = Instant::now();
                     backoff = BACKOFF_START;
+                    // Count the capture before the processing, so captured >= processed
+                    // holds for any reader.
+                    let counts = src.counts();
+                    self.publish_totals(counts);
                     if let Err(e) = self.process(frame) {
                         result = Err(e);
                         break;
@@ -257,11 +275,14 @@ impl FrameLoop {
     }
 
     fn publish_counts(&mut self, live: Option<&FrameSource>) {
-        let now = live.map(FrameSource::counts).unwrap_or_default();
+        self.publish_totals(live.map(FrameSource::counts).unwrap_or_default());
+    }
+
+    fn publish_totals(&mut self, now: SourceCounts) {
         self.report.captured = self.closed.captured + now.captured;
         self.report.dropped = self.closed.dropped + now.dropped;
         let c = &self.cx.shared.counters;
-        c.captured.store(self.report.captured, Ordering::Relaxed);
+        c.captured.store(self.report.captured, Ordering::SeqCst);
         c.dropped.store(self.report.dropped, Ordering::Relaxed);
         c.encoded.store(self.cx.sink.encoded(), Ordering::Relaxed);
         if let Some(e) = self.cx.sink.recording_failure() {
@@ -291,8 +312,21 @@ impl FrameLoop {
                 thread::sleep(Duration::from_secs(3600));
             }
         }
+        let rung = self.governor.rung();
+        self.taken += 1;
+        if rung.every > 1
+            && !self.taken.is_multiple_of(rung.every as u64)
+            && let Some(last) = self.last_output.as_ref()
+        {
+            // Skip rung: show the last stylization again; no new content, no latency sample.
+            self.cx
+                .sink
+                .push(last, frame.captured)
+                .context("output failed")?;
+            return Ok(());
+        }
         let mut times = StageTimes::default();
-        let out = match self.cx.engine.stylize(&frame.image, &mut times) {
+        let mut out = match self.stylize(&frame.image, rung, &mut times) {
             Ok(out) => out,
             Err(e) => {
                 self.report.engine_errors += 1;
@@ -307,6 +341,9 @@ impl FrameLoop {
                 return Ok(());
             }
         };
+        if let Some(st) = self.stabilizer.as_mut() {
+            st.apply(&frame.image, &mut out);
+        }
         let push_start = Instant::now();
         self.cx
             .sink
@@ -318,7 +355,7 @@ impl FrameLoop {
             .shared
             .counters
             .processed
-            .store(self.report.processed, Ordering::Relaxed);
+            .store(self.report.processed, Ordering::SeqCst);
         let event = FrameEvent {
             queue_wait: taken.saturating_duration_since(frame.captured),
             times,
@@ -328,6 +365,7 @@ impl FrameLoop {
         };
         // A full channel means the monitor is behind: drop the sample, never the frame.
         let _ = self.cx.events.try_send(event);
+        self.govern(event.glass_to_glass, done);
         if !self.ready_sent {
             self.ready_sent = true;
             self.set_state(RunState::Running, "streaming", None);
@@ -345,6 +383,44 @@ impl FrameLoop {
         }
         self.last_output = Some(out);
         Ok(())
+    }
+
+    /// Runs the engine at the rung's size (or the engine's fixed size), scaling around it.
+    fn stylize(
+        &mut self,
+        image: &RgbImage,
+        rung: Rung,
+        times: &mut StageTimes,
+    ) -> Result<RgbImage, crate::engine::EngineError> {
+        let [w, h] = if self.cx.engine.any_size() {
+            rung.size
+        } else {
+            self.cx.engine.info().input
+        };
+        if (w, h) == (image.width, image.height) {
+            return self.cx.engine.stylize(image, times);
+        }
+        let small = resize_bilinear(image, w, h);
+        let out = self.cx.engine.stylize(&small, times)?;
+        Ok(resize_bilinear(&out, image.width, image.height))
+    }
+
+    fn govern(&mut self, glass_to_glass: Duration, now: Instant) {
+        self.governor
+            .record_latency(glass_to_glass.as_secs_f64() * 1000.0, now);
+        if let Some(w) = self.cx.shared.state().power_w {
+            self.governor.record_power(w, now);
+        }
+        if let Some(step) = self.governor.decide(now) {
+            let r = self.governor.rung();
+            tracing::warn!(from = step.from, to = step.to, size = format_args!("{}x{}", r.size[0], r.size[1]), every = r.every, reason = %step.reason, "governor");
+            if let Some(st) = self.stabilizer.as_mut() {
+                // A new scale changes the strokes: do not blend across it.
+                st.reset();
+            }
+            let status = self.governor.status();
+            self.cx.shared.update(|s| s.governor = Some(status));
+        }
     }
 
     /// Answers pending control requests; each takes effect before the next frame.
@@ -365,6 +441,10 @@ impl FrameLoop {
                 match applied {
                     Ok(()) => {
                         tracing::info!(style = %text, "style changed");
+                        // The next frame shows the new style outright, not a blend with the old.
+                        if let Some(st) = self.stabilizer.as_mut() {
+                            st.reset();
+                        }
                         self.cx.shared.update(|s| s.style = text.clone());
                         json!({"ok": true, "style": text})
                     }
@@ -393,4 +473,51 @@ impl FrameLoop {
             },
         }
     }
+}
+
+/// The governor for this run: the configured or default ladder, pinned to the top when the
+/// governor is off, and a single rung for fixed-size networks.
+fn governor_for(config: &Config, engine: &dyn Engine) -> Governor {
+    let full = config.engine.size;
+    let mut rungs = match &config.governor.ladder {
+        Some(sizes) => sizes
+            .iter()
+            .map(|s| Rung {
+                size: [s.width, s.height],
+                every: 1,
+            })
+            .collect(),
+        None => default_ladder(full),
+    };
+    if config.governor.ladder.is_some()
+        && let Some(last) = rungs.last().copied()
+    {
+        rungs.push(Rung { every: 2, ..last });
+    }
+    if !engine.any_size() {
+        let [w, h] = engine.info().input;
+        rungs = vec![
+            Rung {
+                size: [w, h],
+                every: 1,
+            },
+            Rung {
+                size: [w, h],
+                every: 2,
+            },
+        ];
+    }
+    let pin = if config.governor.enabled {
+        config.governor.pin
+    } else {
+        Some(0)
+    };
+    let m = &config.monitor;
+    Governor::new(
+        rungs,
+        m.budget_latency_ms,
+        m.budget_power_w,
+        pin,
+        Instant::now(),
+    )
 }

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub handle_signals: bool,
     /// Serve the status socket (the CLI always does; in-process tests may not).
     pub serve_socket: bool,
+    /// Append the status document once a second to this file (JSON lines with `"t"`).
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// What a finished run did.
@@ -74,7 +76,7 @@ pub struct Counters {
 
 impl Counters {
     fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
+        c.load(Ordering::SeqCst)
     }
 }
 
@@ -86,6 +88,9 @@ pub struct LoopState {
     pub last_error: Option<String>,
     pub style: String,
     pub recording_error: Option<String>,
+    pub governor: Option<crate::governor::GovernorStatus>,
+    /// Latest board power, for the governor (written by the monitor thread).
+    pub power_w: Option<f64>,
 }
 
 /// What the frame and monitor threads share.
@@ -159,11 +164,18 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
 
     let observer = {
         let (config, shared, notifier) = (config.clone(), shared.clone(), notifier.clone());
+        let timeline = match &options.timeline {
+            Some(path) => Some(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write timeline {}", path.display()))?,
+            ),
+            None => None,
+        };
         thread::Builder::new()
             .name("monitor".into())
             .spawn(move || {
                 observer::Observer::new(&config, shared, initial, started)
-                    .run(events_rx, status_tx, notifier)
+                    .run(events_rx, status_tx, notifier, timeline)
             })
             .context("cannot start the monitor thread")?
     };

@@ -28,6 +28,8 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(500);
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// How often systemd's `STATUS=` line is refreshed.
 const NOTIFY_STATUS_EVERY: Duration = Duration::from_secs(2);
+/// Interval of `--timeline` samples.
+const TIMELINE_EVERY: Duration = Duration::from_secs(1);
 
 /// One stylized frame's timings, sent by the frame thread.
 #[derive(Clone, Copy, Debug)]
@@ -82,7 +84,9 @@ impl Observer {
         events: Receiver<FrameEvent>,
         publish: watch::Sender<Status>,
         notifier: Option<Arc<Notifier>>,
+        mut timeline: Option<std::fs::File>,
     ) -> LatencySnapshot {
+        let mut last_timeline = Instant::now();
         let mut last_publish = Instant::now();
         let mut last_sample = Instant::now() - SAMPLE_EVERY;
         let mut last_progress = Instant::now();
@@ -102,6 +106,16 @@ impl Observer {
                 last_publish = now;
                 self.rebuild(now);
                 publish.send_replace(self.status.clone());
+            }
+            if let Some(file) = timeline
+                .as_mut()
+                .filter(|_| now.duration_since(last_timeline) >= TIMELINE_EVERY)
+            {
+                last_timeline = now;
+                if let Err(e) = self.append_timeline(file) {
+                    tracing::warn!(error = %e, "timeline write failed; timeline stopped");
+                    timeline = None;
+                }
             }
             if now.duration_since(last_progress) >= self.progress_every {
                 last_progress = now;
@@ -145,6 +159,8 @@ impl Observer {
                 {
                     change.log();
                 }
+                let watts = reading.as_ref().ok().map(|s| s.total_w);
+                self.shared.update(|s| s.power_w = watts);
                 PowerStatus::from_reading(src.kind(), &reading)
             }
             None => PowerStatus::none(),
@@ -153,6 +169,9 @@ impl Observer {
 
     fn rebuild(&mut self, now: Instant) {
         let c = &self.shared.counters;
+        // Read processed before captured: the frame thread stores them in the other
+        // order, so captured >= processed in every document.
+        let processed = Counters::get(&c.processed);
         let captured = Counters::get(&c.captured);
         for _ in self.last_captured..captured {
             self.latency.count_frame(Flow::In, now);
@@ -167,12 +186,13 @@ impl Observer {
         s.source.last_error = state.last_error;
         s.source.reconnects = Counters::get(&c.reconnects);
         s.style.spec = state.style;
+        s.governor = state.governor;
         if let Some(rec) = s.recording.as_mut() {
             rec.error = state.recording_error;
         }
         s.frames = FrameCounts {
             captured,
-            processed: Counters::get(&c.processed),
+            processed,
             dropped: Counters::get(&c.dropped),
             encoded: Counters::get(&c.encoded),
             engine_errors: Counters::get(&c.engine_errors),
@@ -190,6 +210,13 @@ impl Observer {
             window_s: snap.window_s,
         };
         s.budget = Some(self.budget.verdict(now));
+    }
+
+    fn append_timeline(&self, file: &mut std::fs::File) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut doc = serde_json::to_value(&self.status)?;
+        doc["t"] = serde_json::json!(self.status.uptime_s);
+        writeln!(file, "{doc}")
     }
 
     fn one_line(&self) -> String {

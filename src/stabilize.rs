@@ -1,0 +1,183 @@
+//! Temporal stabilization: less flicker where the picture does not move, no ghosts where
+//! it does.
+//!
+//! Per-frame stylization turns sensor noise and compression artefacts into shimmering
+//! strokes. The stabilizer blends each stylized frame with the previous stabilized one,
+//! pixel by pixel, weighted by how still the *input* is there: the luma difference between
+//! consecutive input frames, box-averaged over 5x5 to ignore single-pixel noise, gates the
+//! blend from `strength` (still) down to 0 (moving, at `threshold` levels of change or
+//! more). Moving regions therefore take the new stylization as is. Pure logic; the frame
+//! loop owns one per stream. Also the flicker metric used by the benchmark.
+
+use crate::frame::RgbImage;
+use crate::quality::luma;
+
+/// Half-width of the box that smooths the motion map (5x5).
+const BOX_RADIUS: usize = 2;
+
+#[derive(Clone, Debug)]
+pub struct Stabilizer {
+    /// Blend weight of the previous output where the input is perfectly still (0..1).
+    strength: f32,
+    /// Luma change (0..255, box-averaged) at and above which no blending happens.
+    threshold: f32,
+    prev_input: Option<Vec<f32>>,
+    prev_output: Option<RgbImage>,
+}
+
+impl Stabilizer {
+    pub fn new(strength: f32, threshold: f32) -> Self {
+        Self {
+            strength: strength.clamp(0.0, 0.95),
+            threshold: threshold.max(1.0),
+            prev_input: None,
+            prev_output: None,
+        }
+    }
+
+    /// Forgets the history (after a reconnect or a size change).
+    pub fn reset(&mut self) {
+        self.prev_input = None;
+        self.prev_output = None;
+    }
+
+    /// Stabilizes `output` (the stylization of `input`) in place.
+    pub fn apply(&mut self, input: &RgbImage, output: &mut RgbImage) {
+        let luma_now = luma(input);
+        let same_size = |o: &RgbImage| (o.width, o.height) == (output.width, output.height);
+        if let (Some(prev_in), Some(prev_out)) = (&self.prev_input, &self.prev_output)
+            && prev_in.len() == luma_now.len()
+            && same_size(prev_out)
+            && (input.width, input.height) == (output.width, output.height)
+        {
+            let (w, h) = (input.width as usize, input.height as usize);
+            let diff: Vec<f32> = luma_now
+                .iter()
+                .zip(prev_in)
+                .map(|(a, b)| (a - b).abs())
+                .collect();
+            let motion = box_mean(&diff, w, h, BOX_RADIUS);
+            for (i, m) in motion.iter().enumerate() {
+                let gate = (1.0 - m / self.threshold).clamp(0.0, 1.0);
+                let alpha = self.strength * gate;
+                if alpha <= 0.0 {
+                    continue;
+                }
+                for c in 0..3 {
+                    let k = i * 3 + c;
+                    let blended =
+                        alpha * prev_out.data[k] as f32 + (1.0 - alpha) * output.data[k] as f32;
+                    output.data[k] = (blended + 0.5) as u8;
+                }
+            }
+        }
+        self.prev_input = Some(luma_now);
+        self.prev_output = Some(output.clone());
+    }
+}
+
+/// Mean over a (2r+1)^2 box around each pixel (clipped at the borders), via an integral image.
+fn box_mean(values: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut integral = vec![0f64; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let mut row = 0f64;
+        for x in 0..w {
+            row += values[y * w + x] as f64;
+            integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+            let sum = integral[y1 * (w + 1) + x1]
+                - integral[y0 * (w + 1) + x1]
+                - integral[y1 * (w + 1) + x0]
+                + integral[y0 * (w + 1) + x0];
+            out[y * w + x] = (sum / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+        }
+    }
+    out
+}
+
+/// Flicker of a stylized sequence: the mean absolute frame-to-frame change of the output
+/// where the input's luma changed by less than `still` levels, divided by the input's own
+/// change there. 1 means the output shimmers as much as the input; lower is steadier.
+pub fn flicker(inputs: &[RgbImage], outputs: &[RgbImage], still: f32) -> f64 {
+    let (mut out_sum, mut in_sum) = (0f64, 0f64);
+    for t in 1..inputs.len().min(outputs.len()) {
+        let (a, b) = (luma(&inputs[t]), luma(&inputs[t - 1]));
+        let (oa, ob) = (luma(&outputs[t]), luma(&outputs[t - 1]));
+        for i in 0..a.len() {
+            let d = (a[i] - b[i]).abs();
+            if d < still {
+                in_sum += d as f64;
+                out_sum += (oa[i] - ob[i]).abs() as f64;
+            }
+        }
+    }
+    if in_sum == 0.0 { 0.0 } else { out_sum / in_sum }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(w: u32, h: u32, v: u8) -> RgbImage {
+        RgbImage::new(w, h, vec![v; (w * h * 3) as usize]).unwrap()
+    }
+
+    #[test]
+    fn box_mean_matches_brute_force() {
+        let (w, h) = (7, 5);
+        let v: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
+        let fast = box_mean(&v, w, h, 2);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut n) = (0.0, 0);
+                for j in y.saturating_sub(2)..(y + 3).min(h) {
+                    for i in x.saturating_sub(2)..(x + 3).min(w) {
+                        s += v[j * w + i];
+                        n += 1;
+                    }
+                }
+                assert!((fast[y * w + x] - s / n as f32).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn still_input_blends_and_moving_input_does_not() {
+        let mut st = Stabilizer::new(0.5, 10.0);
+        let input = flat(16, 16, 100);
+        let mut first = flat(16, 16, 200);
+        st.apply(&input, &mut first);
+        assert_eq!(first.data[0], 200, "the first frame passes through");
+        // Same input, new stylization: half of the previous output is kept.
+        let mut second = flat(16, 16, 100);
+        st.apply(&input, &mut second);
+        assert_eq!(second.data[0], 150);
+        // Input changed a lot everywhere: the new output is taken as is.
+        let moved = flat(16, 16, 180);
+        let mut third = flat(16, 16, 40);
+        st.apply(&moved, &mut third);
+        assert_eq!(third.data[0], 40);
+        // After a reset the history is gone.
+        st.reset();
+        let mut fourth = flat(16, 16, 7);
+        st.apply(&moved, &mut fourth);
+        assert_eq!(fourth.data[0], 7);
+    }
+
+    #[test]
+    fn flicker_is_relative_to_the_input() {
+        let ins = vec![flat(4, 4, 100), flat(4, 4, 102), flat(4, 4, 100)];
+        let steady = vec![flat(4, 4, 50); 3];
+        let shimmer = vec![flat(4, 4, 50), flat(4, 4, 54), flat(4, 4, 50)];
+        assert_eq!(flicker(&ins, &steady, 10.0), 0.0);
+        assert!((flicker(&ins, &shimmer, 10.0) - 2.0).abs() < 1e-6);
+        // Changes at or above the threshold are motion, not flicker.
+        assert_eq!(flicker(&ins, &shimmer, 1.0), 0.0);
+    }
+}
