@@ -122,6 +122,8 @@ soak: deps models
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The Jetson engine must keep compiling without TensorRT or CUDA present.
+	$(CARGO) clippy --all-targets --features tensorrt -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
