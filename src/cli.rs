@@ -76,9 +76,16 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum CtlCommand {
-    /// Switch style: an index, a name or a blend such as 3:0.5,12:0.5.
+    /// Switch style: an index, a name or a blend such as 3:0.5,12:0.5, or any picture
+    /// with --image (interpolated with a second one through --and/--weight).
     SetStyle {
-        style: String,
+        style: Option<String>,
+        #[arg(long, conflicts_with = "style")]
+        image: Option<PathBuf>,
+        #[arg(long, requires = "image")]
+        and: Option<PathBuf>,
+        #[arg(long, default_value_t = 0.5, requires = "and")]
+        weight: f32,
     },
     Pause,
     Resume,
@@ -373,7 +380,29 @@ fn status(watch: bool, json: bool, socket: Option<PathBuf>) -> anyhow::Result<()
 fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
     let socket = client_socket(socket);
     let line = match command {
-        CtlCommand::SetStyle { style } => serde_json::json!({"cmd": "set-style", "style": style}),
+        CtlCommand::SetStyle {
+            style: Some(style), ..
+        } => {
+            serde_json::json!({"cmd": "set-style", "style": style})
+        }
+        CtlCommand::SetStyle {
+            image: Some(image),
+            and,
+            weight,
+            ..
+        } => {
+            // The daemon resolves paths from its own working directory: send absolute ones.
+            let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            let mut line = serde_json::json!({"cmd": "set-style", "image": abs(&image)});
+            if let Some(b) = and {
+                line["and"] = serde_json::json!(abs(&b));
+                line["weight"] = serde_json::json!(weight);
+            }
+            line
+        }
+        CtlCommand::SetStyle { .. } => {
+            bail!("set-style needs a style (e.g. 7 or 3:0.5,12:0.5) or --image PATH")
+        }
         CtlCommand::Pause => serde_json::json!({"cmd": "pause"}),
         CtlCommand::Resume => serde_json::json!({"cmd": "resume"}),
         CtlCommand::Snapshot => serde_json::json!({"cmd": "snapshot"}),

@@ -333,3 +333,56 @@ fn make_install_lays_out_a_working_system() {
     assert!(status.success());
     assert!(d.join("out.png").is_file());
 }
+
+#[test]
+fn the_trained_slim_model_runs_in_the_daemon() {
+    // engines/slim-style19.onnx was trained and exported by stylerd-train (trainer/).
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in.png"), dir.path().join("out.png"));
+    write_test_image(&input);
+    let (code, _, err) = stylerd(
+        &[
+            "stylize",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--model",
+            "slim-style19",
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let (a, b) = (
+        image::open(&input).unwrap().to_rgb8(),
+        image::open(&out).unwrap().to_rgb8(),
+    );
+    assert_eq!(a.dimensions(), b.dimensions());
+    let moved: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    assert!(
+        moved / a.as_raw().len() as u64 > 20,
+        "slim-style19 output is not stylized"
+    );
+    // And in the live daemon, on a test source.
+    let (code, _, err) = stylerd(
+        &[
+            "run",
+            "--config",
+            "/dev/null",
+            "--model",
+            "slim-style19",
+            "--source",
+            "test://?num-buffers=5",
+            "--every-frame",
+            "--output",
+            "null://",
+            "--socket",
+            dir.path().join("s").to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+}

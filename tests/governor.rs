@@ -46,7 +46,7 @@ fn governor_meets_the_budget_without_oscillating() {
     eprintln!("calibration: full size p95 {full:.1} ms, rung 2 p95 {low:.1} ms");
     assert!(low < full, "a smaller rung must be faster");
     // Just above what rung 2 (60 % of each side) achieves, well under the full size.
-    let budget = 1.3 * low;
+    let budget = 1.5 * low;
     assert!(
         full > budget,
         "full size ({full:.1} ms) is already within {budget:.1} ms: nothing to govern"

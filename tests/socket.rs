@@ -388,3 +388,108 @@ fn the_systemd_unit_verifies() {
         .collect();
     assert!(complaints.is_empty(), "{complaints:?}");
 }
+
+#[test]
+fn any_picture_becomes_the_style_without_stalling_the_stream() {
+    let d = start(&[]);
+    let mut c = Client::connect(&d.socket);
+    wait_for(
+        || c.ask(json!({"cmd": "status"}))["frames"]["processed"].as_u64() >= Some(3),
+        Duration::from_secs(20),
+        "frames",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (stripes, dots) = (dir.path().join("stripes.png"), dir.path().join("dots.png"));
+    image::RgbImage::from_fn(300, 200, |x, _| {
+        if (x / 12) % 2 == 0 {
+            image::Rgb([230, 40, 30])
+        } else {
+            image::Rgb([20, 30, 200])
+        }
+    })
+    .save(&stripes)
+    .unwrap();
+    image::RgbImage::from_fn(200, 200, |x, y| {
+        if (x % 20 < 8) && (y % 20 < 8) {
+            image::Rgb([250, 250, 0])
+        } else {
+            image::Rgb([0, 90, 40])
+        }
+    })
+    .save(&dots)
+    .unwrap();
+    let before = snapshot_pixels(&mut c);
+    let processed_before = c.ask(json!({"cmd": "status"}))["frames"]["processed"]
+        .as_u64()
+        .unwrap();
+
+    // Through the CLI, as a user would.
+    let (code, out, err) = stylerd(
+        &[
+            "ctl",
+            "--socket",
+            d.socket.to_str().unwrap(),
+            "set-style",
+            "--image",
+            stripes.to_str().unwrap(),
+        ],
+        &root(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"model\":\"arbitrary_transform\""), "{out}");
+    let s = c.ask(json!({"cmd": "status"}));
+    let n = s["frames"]["processed"].as_u64().unwrap();
+    wait_for(
+        || {
+            let s = c.ask(json!({"cmd": "status"}));
+            s["engine"]["model"] == "arbitrary_transform"
+                && s["frames"]["processed"].as_u64() > Some(n + 1)
+        },
+        Duration::from_secs(20),
+        "frames with the new engine",
+    );
+    let after = snapshot_pixels(&mut c);
+    let diff: u64 = before
+        .iter()
+        .zip(&after)
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum();
+    assert!(
+        diff / before.len() as u64 > 10,
+        "the picture's style did not change the output"
+    );
+    // The engine was built off the frame thread: frames kept flowing and none waited for it.
+    let s = c.ask(json!({"cmd": "status"}));
+    assert!(s["frames"]["processed"].as_u64().unwrap() > processed_before + 2);
+    let worst = s["latency_ms"]["glass_to_glass"]["max"].as_f64().unwrap();
+    assert!(
+        worst < 1000.0,
+        "a frame waited {worst:.0} ms: the swap stalled the stream"
+    );
+    assert!(
+        c.ask(json!({"cmd": "status"}))["style"]["spec"]
+            .as_str()
+            .unwrap()
+            .starts_with("image:")
+    );
+
+    // Interpolating two pictures, and a picture that is not one.
+    let mixed = c.ask(json!({"cmd": "set-style", "image": stripes, "and": dots, "weight": 0.5}));
+    assert_eq!(mixed["ok"], true, "{mixed}");
+    let bad = c.ask(json!({"cmd": "set-style", "image": "/nonexistent.jpg"}));
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read style image"),
+        "{bad}"
+    );
+
+    // A named style brings the configured model back.
+    assert_eq!(c.ask(json!({"cmd": "set-style", "style": "3"}))["ok"], true);
+    wait_for(
+        || c.ask(json!({"cmd": "status"}))["engine"]["model"] == "multistyle26",
+        Duration::from_secs(10),
+        "back to multistyle26",
+    );
+}

@@ -139,6 +139,11 @@ impl Default for Status {
 pub enum Request {
     Status,
     SetStyle(String),
+    /// Arbitrary style from a picture, optionally interpolated with a second one.
+    SetStyleImage {
+        image: PathBuf,
+        and: Option<(PathBuf, f32)>,
+    },
     Pause,
     Resume,
     Snapshot,
@@ -163,7 +168,7 @@ impl Request {
             .and_then(Value::as_str)
             .ok_or("a request needs a \"cmd\" string field")?;
         let allowed: &[&str] = match cmd {
-            "set-style" => &["cmd", "style"],
+            "set-style" => &["cmd", "style", "image", "and", "weight"],
             _ => &["cmd"],
         };
         if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -174,6 +179,29 @@ impl Request {
             "pause" => Ok(Request::Pause),
             "resume" => Ok(Request::Resume),
             "snapshot" => Ok(Request::Snapshot),
+            "set-style" if obj.contains_key("image") => {
+                let path = |key: &str| match obj.get(key) {
+                    Some(Value::String(p)) if !p.is_empty() && p.len() <= 4096 => {
+                        Ok(Some(PathBuf::from(p)))
+                    }
+                    None => Ok(None),
+                    _ => Err(format!("set-style \"{key}\" must be a file path")),
+                };
+                let image = path("image")?.ok_or("set-style \"image\" must be a file path")?;
+                if obj.contains_key("style") {
+                    return Err("set-style takes \"style\" or \"image\", not both".into());
+                }
+                let weight = match obj.get("weight") {
+                    None => 0.5,
+                    Some(v) => v
+                        .as_f64()
+                        .filter(|w| (0.0..=1.0).contains(w))
+                        .ok_or("set-style \"weight\" must be a number from 0 to 1")?
+                        as f32,
+                };
+                let and = path("and")?.map(|p| (p, weight));
+                Ok(Request::SetStyleImage { image, and })
+            }
             "set-style" => match obj.get("style") {
                 Some(Value::String(s)) if s.len() <= 1024 => Ok(Request::SetStyle(s.clone())),
                 Some(Value::Number(n)) if n.is_u64() => Ok(Request::SetStyle(n.to_string())),
@@ -226,6 +254,15 @@ mod tests {
             Ok(Request::SetStyle("7".into()))
         );
         assert_eq!(Request::parse(br#" {"cmd":"pause"} "#), Ok(Request::Pause));
+        assert_eq!(
+            Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","and":"/b.jpg","weight":0.25}"#),
+            Ok(Request::SetStyleImage {
+                image: "/a.jpg".into(),
+                and: Some(("/b.jpg".into(), 0.25))
+            })
+        );
+        assert!(Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","weight":2}"#).is_err());
+        assert!(Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","style":"3"}"#).is_err());
         assert!(Request::Pause.is_control() && !Request::Status.is_control());
     }
 

@@ -71,6 +71,17 @@ pub struct FrameLoop {
     stabilizer: Option<Stabilizer>,
     /// Frames taken from the source (stylized or reused), for frame skipping.
     taken: u64,
+    /// The configured model's engine while an arbitrary-style engine is swapped in.
+    parked: Option<Box<dyn Engine>>,
+    /// Engines built off the frame thread, waiting to be swapped in between frames.
+    swaps: (Sender<Swap>, Receiver<Swap>),
+}
+
+/// A new engine (or the reason there is none) and who asked for it.
+struct Swap {
+    engine: Result<Box<dyn Engine>, crate::engine::EngineError>,
+    label: String,
+    reply: tokio::sync::oneshot::Sender<Value>,
 }
 
 impl FrameLoop {
@@ -104,6 +115,8 @@ impl FrameLoop {
             governor,
             stabilizer,
             taken: 0,
+            parked: None,
+            swaps: crossbeam_channel::unbounded(),
         }
     }
 
@@ -385,6 +398,69 @@ impl FrameLoop {
         Ok(())
     }
 
+    /// Builds an arbitrary-style engine on its own thread; it is swapped in between frames
+    /// and the request answered then, so the stream never stalls.
+    fn build_arbitrary(
+        &mut self,
+        image: std::path::PathBuf,
+        and: Option<(std::path::PathBuf, f32)>,
+        reply: tokio::sync::oneshot::Sender<Value>,
+    ) {
+        let base = self.cx.config.engine.clone();
+        let tx = self.swaps.0.clone();
+        let label = match &and {
+            Some((b, w)) => format!("image:{}+{}:{w}", image.display(), b.display()),
+            None => format!("image:{}", image.display()),
+        };
+        let spawned = thread::Builder::new()
+            .name("style-builder".into())
+            .spawn(move || {
+                let engine = crate::engine::arbitrary::engine_for(
+                    &base,
+                    &image,
+                    and.as_ref().map(|(p, w)| (p.as_path(), *w)),
+                );
+                let _ = tx.send(Swap {
+                    engine,
+                    label,
+                    reply,
+                });
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the style builder");
+        }
+    }
+
+    fn swap_in(&mut self, swap: Swap) {
+        let answer = match swap.engine {
+            Ok(engine) => {
+                let old = std::mem::replace(&mut self.cx.engine, engine);
+                if self.parked.is_none() {
+                    self.parked = Some(old);
+                }
+                tracing::info!(style = %swap.label, model = %self.cx.engine.info().model, "style changed (engine swapped)");
+                self.cx.shared.update(|s| s.style = swap.label.clone());
+                self.engine_changed();
+                json!({"ok": true, "style": swap.label, "model": self.cx.engine.info().model})
+            }
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let _ = swap.reply.send(answer);
+    }
+
+    /// After a swap: a governor for the new network, no blending across, status updated.
+    fn engine_changed(&mut self) {
+        self.governor = governor_for(&self.cx.config, self.cx.engine.as_ref());
+        if let Some(st) = self.stabilizer.as_mut() {
+            st.reset();
+        }
+        let (status, info) = (self.governor.status(), self.cx.engine.info().clone());
+        self.cx.shared.update(|s| {
+            s.governor = Some(status);
+            s.engine = Some(info);
+        });
+    }
+
     /// Runs the engine at the rung's size (or the engine's fixed size), scaling around it.
     fn stylize(
         &mut self,
@@ -426,18 +502,34 @@ impl FrameLoop {
     /// Answers pending control requests; each takes effect before the next frame.
     fn serve_control(&mut self) {
         while let Ok(ControlRequest { request, reply }) = self.cx.control.try_recv() {
+            if let Request::SetStyleImage { image, and } = request {
+                self.build_arbitrary(image, and, reply);
+                continue;
+            }
             let answer = self.control(request);
             let _ = reply.send(answer);
+        }
+        while let Ok(swap) = self.swaps.1.try_recv() {
+            self.swap_in(swap);
         }
     }
 
     fn control(&mut self, request: Request) -> Value {
         match request {
             Request::Status => json!({"error": "status is answered by the socket"}),
+            Request::SetStyleImage { .. } => json!({"error": "handled by build_arbitrary"}),
             Request::SetStyle(text) => {
+                // A named style after an arbitrary one: back to the configured model.
+                let target = self.parked.as_mut().unwrap_or(&mut self.cx.engine);
                 let applied = StyleSpec::parse(&text)
                     .map_err(|e| e.to_string())
-                    .and_then(|spec| self.cx.engine.set_style(&spec).map_err(|e| e.to_string()));
+                    .and_then(|spec| target.set_style(&spec).map_err(|e| e.to_string()));
+                if applied.is_ok()
+                    && let Some(original) = self.parked.take()
+                {
+                    self.cx.engine = original;
+                    self.engine_changed();
+                }
                 match applied {
                     Ok(()) => {
                         tracing::info!(style = %text, "style changed");

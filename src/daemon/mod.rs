@@ -89,6 +89,8 @@ pub struct LoopState {
     pub style: String,
     pub recording_error: Option<String>,
     pub governor: Option<crate::governor::GovernorStatus>,
+    /// Set when the engine was swapped (arbitrary style, or back).
+    pub engine: Option<crate::engine::EngineInfo>,
     /// Latest board power, for the governor (written by the monitor thread).
     pub power_w: Option<f64>,
 }

@@ -187,6 +187,9 @@ impl Observer {
         s.source.reconnects = Counters::get(&c.reconnects);
         s.style.spec = state.style;
         s.governor = state.governor;
+        if let Some(info) = state.engine {
+            s.engine = Some(info);
+        }
         if let Some(rec) = s.recording.as_mut() {
             rec.error = state.recording_error;
         }

@@ -7,8 +7,10 @@
 //!
 //! # Backends
 //! - [`onnx`]: ONNX Runtime through `ort` (the embedded default, CPU here).
+//! - [`arbitrary`]: arbitrary style from a picture (predictor + transform networks).
 //! - `tensorrt` (feature `tensorrt`): TensorRT plans on the Jetson's GPU.
 
+pub mod arbitrary;
 pub mod onnx;
 #[cfg(feature = "tensorrt")]
 pub mod tensorrt;

@@ -89,6 +89,8 @@ pub struct OnnxEngine {
     styles: Vec<String>,
     /// The style vector fed to `style-input` (empty when the model has none).
     style_weights: Vec<f32>,
+    /// Shape of the style input as the model declares it (`[26]`, `[1, 1, 1, 100]`).
+    style_shape: Vec<usize>,
 }
 
 impl OnnxEngine {
@@ -108,6 +110,7 @@ impl OnnxEngine {
             .commit_from_file(&path)
             .map_err(load)?;
         check_io(&session, manifest)?;
+        let style_shape = style_shape(&session, manifest);
         let styles = if manifest.styles.is_empty() && manifest.style_input.is_none() {
             // A single-style network: its one style is the model itself.
             vec![manifest.name.clone()]
@@ -126,7 +129,39 @@ impl OnnxEngine {
             info,
             styles,
             style_weights: Vec::new(),
+            style_shape,
         })
+    }
+
+    /// Sets the style vector directly (arbitrary-style models, whose vector comes from a
+    /// style image through a predictor network).
+    pub fn set_style_vector(&mut self, vector: Vec<f32>) -> Result<(), EngineError> {
+        let want: usize = self.style_shape.iter().product();
+        if self.manifest.style_input.is_none() || vector.len() != want {
+            return Err(EngineError::Unsupported(format!(
+                "model {} takes no style vector of {} values",
+                self.manifest.name,
+                vector.len()
+            )));
+        }
+        self.style_weights = vector;
+        Ok(())
+    }
+
+    /// Runs a network whose output is not a picture (a style predictor) and returns the
+    /// output values flat.
+    pub fn run_flat(&mut self, input: &ImageTensor) -> Result<Vec<f32>, EngineError> {
+        let run = |e: ort::Error| EngineError::Run(e.to_string());
+        let image =
+            TensorRef::from_array_view((input.shape(), input.data.as_slice())).map_err(run)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.manifest.input.as_str() => image])
+            .map_err(run)?;
+        let value = outputs
+            .get(&self.manifest.output)
+            .ok_or_else(|| EngineError::Run(format!("no output named {}", self.manifest.output)))?;
+        Ok(value.try_extract_tensor::<f32>().map_err(run)?.1.to_vec())
     }
 
     /// Runs the network on a prepared tensor (exposed for benchmarks and tests).
@@ -136,9 +171,17 @@ impl OnnxEngine {
             TensorRef::from_array_view((input.shape(), input.data.as_slice())).map_err(run)?;
         let outputs = match &self.manifest.style_input {
             Some(name) => {
-                let len = self.style_weights.len();
-                let style = TensorRef::from_array_view(([len], self.style_weights.as_slice()))
-                    .map_err(run)?;
+                if self.style_weights.is_empty() {
+                    return Err(EngineError::Run(format!(
+                        "model {} has no style set",
+                        self.manifest.name
+                    )));
+                }
+                let style = TensorRef::from_array_view((
+                    self.style_shape.clone(),
+                    self.style_weights.as_slice(),
+                ))
+                .map_err(run)?;
                 self.session.run(
                     ort::inputs![self.manifest.input.as_str() => image, name.as_str() => style],
                 )
@@ -216,6 +259,36 @@ impl Engine for OnnxEngine {
         times.infer = t2 - t1;
         times.post = t2.elapsed();
         Ok(out)
+    }
+}
+
+/// The style input's declared shape, unknown dimensions read as 1 (or as the vector
+/// length when it is the only dimension).
+fn style_shape(session: &Session, m: &Manifest) -> Vec<usize> {
+    let len = if m.styles.is_empty() {
+        m.style_vector_len.unwrap_or(0)
+    } else {
+        m.styles.len()
+    };
+    let declared = m.style_input.as_ref().and_then(|name| {
+        session
+            .inputs()
+            .iter()
+            .find(|o| o.name() == name)
+            .and_then(|o| match o.dtype() {
+                ValueType::Tensor { shape, .. } => {
+                    Some(shape.iter().copied().collect::<Vec<i64>>())
+                }
+                _ => None,
+            })
+    });
+    match declared {
+        Some(dims) if dims.len() == 1 => vec![len],
+        Some(dims) => dims
+            .iter()
+            .map(|&d| if d > 0 { d as usize } else { 1 })
+            .collect(),
+        None => vec![len],
     }
 }
 
