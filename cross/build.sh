@@ -28,7 +28,7 @@ PACKAGES="libc6 libc6-dev linux-libc-dev libgcc-s1 libgcc-10-dev libstdc++6
   libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-0 libgstrtspserver-1.0-dev
   liborc-0.4-0 libunwind8 libdw1 libelf1 liblzma5 libbz2-1.0 libzstd1
   libpcre3-dev libffi-dev zlib1g-dev libmount-dev libblkid-dev libselinux1-dev libsepol1-dev
-  libpcre2-dev libunwind-dev libdw-dev libelf-dev liborc-0.4-dev"
+  libpcre2-dev libunwind-dev libdw-dev libelf-dev liborc-0.4-dev liblzma-dev"
 
 die() { echo "cross/build.sh: $*" >&2; exit 1; }
 

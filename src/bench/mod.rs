@@ -216,6 +216,9 @@ fn end_to_end(
     config.engine.size = size;
     config.engine.threads = threads;
     config.monitor.progress_every_s = 5.0;
+    // Measure the full size as configured: no governor steps, no stabilizer.
+    config.governor.pin = Some(0);
+    config.stabilizer.enabled = false;
     let options = RunOptions {
         max_frames: Some(args.e2e_frames),
         ..Default::default()
