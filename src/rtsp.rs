@@ -35,6 +35,8 @@ struct ServerThread {
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
     port: u16,
+    address: String,
+    mount: String,
 }
 
 impl ServerThread {
@@ -86,7 +88,21 @@ impl ServerThread {
             main_loop,
             thread: Some(thread),
             port: bound as u16,
+            address: address.into(),
+            mount: mount.into(),
         })
+    }
+}
+
+impl ServerThread {
+    /// `rtsp://host:port/mount`, with IPv6 hosts in brackets.
+    fn url(&self) -> String {
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        format!("rtsp://{host}:{}{}", self.port, self.mount)
     }
 }
 
@@ -103,8 +119,6 @@ impl Drop for ServerThread {
 pub struct RtspOutput {
     server: ServerThread,
     clients: Arc<Mutex<Vec<gst_app::AppSrc>>>,
-    mount: String,
-    address: String,
 }
 
 impl RtspOutput {
@@ -131,12 +145,7 @@ impl RtspOutput {
             }
         });
         let server = ServerThread::start(address, port, mount, factory)?;
-        Ok(Self {
-            server,
-            clients,
-            mount: mount.into(),
-            address: address.into(),
-        })
+        Ok(Self { server, clients })
     }
 
     pub fn port(&self) -> u16 {
@@ -144,12 +153,7 @@ impl RtspOutput {
     }
 
     pub fn url(&self) -> String {
-        let host = if self.address.contains(':') {
-            format!("[{}]", self.address)
-        } else {
-            self.address.clone()
-        };
-        format!("rtsp://{host}:{}{}", self.server.port, self.mount)
+        self.server.url()
     }
 
     /// Number of client pipelines currently fed.
@@ -177,8 +181,6 @@ impl RtspOutput {
 /// The built-in test camera: a moving test pattern served as live H.264 over RTSP.
 pub struct TestCamera {
     server: ServerThread,
-    mount: String,
-    address: String,
 }
 
 /// What the test camera shows.
@@ -221,11 +223,7 @@ impl TestCamera {
             keyint = (spec.fps / 2).max(1),
         ));
         let server = ServerThread::start(address, port, mount, factory)?;
-        Ok(Self {
-            server,
-            mount: mount.into(),
-            address: address.into(),
-        })
+        Ok(Self { server })
     }
 
     pub fn port(&self) -> u16 {
@@ -233,11 +231,6 @@ impl TestCamera {
     }
 
     pub fn url(&self) -> String {
-        let host = if self.address.contains(':') {
-            format!("[{}]", self.address)
-        } else {
-            self.address.clone()
-        };
-        format!("rtsp://{host}:{}{}", self.server.port, self.mount)
+        self.server.url()
     }
 }

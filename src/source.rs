@@ -30,6 +30,36 @@ pub struct BusError {
 }
 
 impl BusError {
+    /// The first error waiting on a pipeline's bus, if any (non-blocking).
+    pub fn pending(pipeline: &gst::Pipeline) -> Option<Self> {
+        let bus = pipeline.bus()?;
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Some(Self::from_message(err));
+            }
+        }
+        None
+    }
+
+    /// Waits up to `timeout` for end-of-stream on a pipeline's bus: `Ok(true)` at EOS,
+    /// `Ok(false)` on timeout, the error if one comes first.
+    pub fn wait_eos(pipeline: &gst::Pipeline, timeout: Duration) -> Result<bool, Self> {
+        let Some(bus) = pipeline.bus() else {
+            return Ok(false);
+        };
+        let wanted = [gst::MessageType::Eos, gst::MessageType::Error];
+        match bus.timed_pop_filtered(
+            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+            &wanted,
+        ) {
+            Some(msg) => match msg.view() {
+                gst::MessageView::Error(err) => Err(Self::from_message(err)),
+                _ => Ok(true),
+            },
+            None => Ok(false),
+        }
+    }
+
     pub fn from_message(err: &gst::message::Error) -> Self {
         Self {
             element: err
@@ -226,15 +256,8 @@ impl FrameSource {
         Ok(this)
     }
 
-    /// The first error waiting on the bus, if any.
     fn bus_error(&self) -> Option<BusError> {
-        let bus = self.pipeline.bus()?;
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                return Some(BusError::from_message(err));
-            }
-        }
-        None
+        BusError::pending(&self.pipeline)
     }
 
     /// Waits up to `timeout` for the next frame.

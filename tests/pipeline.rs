@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use stylerd::config::{Config, Size};
 use stylerd::daemon::{self, RunOptions};
+use stylerd::quality::psnr;
 use stylerd::rtsp::{CameraSpec, TestCamera};
 
 const SIZE: Size = Size {

@@ -10,7 +10,7 @@ use onnx_protobuf::{Message, ModelProto};
 use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
-use stylerd::quantize::bench::{psnr, ssim};
+use stylerd::quality::{psnr, ssim};
 use stylerd::quantize::calibrate::Method;
 use stylerd::quantize::{self, Options};
 use stylerd::style::StyleSpec;

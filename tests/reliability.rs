@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,47 +14,6 @@ use serde_json::{Value, json};
 
 /// Longest allowed gap between the camera being back and stylized frames flowing again.
 const RECOVERY: Duration = Duration::from_secs(3);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe { libc::kill(self.0.id() as i32, sig) };
-    }
-}
-
-/// Starts `stylerd camera` on `port` and waits until it accepts connections.
-fn camera(port: u16) -> Proc {
-    let child = Command::new(bin())
-        .args([
-            "camera",
-            "--port",
-            &port.to_string(),
-            "--size",
-            "320x180",
-            "--pattern",
-            "smpte",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let cam = Proc(child);
-    wait_for(
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        Duration::from_secs(10),
-        "camera port",
-    );
-    cam
-}
 
 pub struct Daemon {
     _proc: Proc,
@@ -133,13 +92,13 @@ fn camera_killed_and_restarted_five_times_and_started_late() {
     let s = status(&d.socket);
     assert_eq!(s["state"], "reconnecting", "{s}");
     assert!(s["source"]["last_error"].as_str().is_some(), "{s}");
-    let mut cam = Some(camera(port));
+    let mut cam = Some(camera(port, "smpte"));
     let mut worst = time_to_frames(&d.socket);
     for cycle in 0..5 {
         drop(cam.take()); // SIGKILL
         wait_lost(&d.socket);
         std::thread::sleep(Duration::from_millis(700));
-        cam = Some(camera(port));
+        cam = Some(camera(port, "smpte"));
         let took = time_to_frames(&d.socket);
         eprintln!(
             "cycle {cycle}: frames again {:.2} s after the camera restarted",
@@ -171,7 +130,7 @@ fn camera_killed_and_restarted_five_times_and_started_late() {
 #[test]
 fn frozen_camera_is_detected_and_recovered_after_resume_or_replacement() {
     let port = free_port();
-    let cam = camera(port);
+    let cam = camera(port, "smpte");
     let d = daemon(port);
     time_to_frames(&d.socket);
     // Freeze: no EOS, no error, just silence; the daemon notices within its 3 s timeout.
@@ -205,7 +164,7 @@ fn frozen_camera_is_detected_and_recovered_after_resume_or_replacement() {
     cam.signal(libc::SIGSTOP);
     wait_lost(&d.socket);
     drop(cam);
-    let _new = camera(port);
+    let _new = camera(port, "smpte");
     let took = time_to_frames(&d.socket);
     eprintln!(
         "replaced camera: frames again after {:.2} s",

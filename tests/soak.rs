@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,39 +15,6 @@ use serde_json::json;
 /// Growth allowed between the first sample (after warm-up) and the last.
 const RSS_GROWTH_MB: f64 = 40.0;
 const FD_GROWTH: i64 = 8;
-
-/// A child process killed and reaped on drop, whatever happens.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn camera(port: u16) -> Proc {
-    let child = Command::new(bin())
-        .args([
-            "camera",
-            "--port",
-            &port.to_string(),
-            "--size",
-            "320x180",
-            "--pattern",
-            "ball",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        Duration::from_secs(10),
-        "camera",
-    );
-    Proc(child)
-}
 
 fn rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -80,7 +47,7 @@ fn soak_camera_restarts_without_leaks() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
-    let mut cam = camera(port);
+    let mut cam = camera(port, "ball");
     let mut daemon = Proc(
         Command::new(bin())
             .args(["run", "--config", "/dev/null", "--size", "160x96"])
@@ -127,7 +94,7 @@ fn soak_camera_restarts_without_leaks() {
         // Kill it, leave it down for 2 s, restart.
         drop(cam);
         std::thread::sleep(Duration::from_secs(2));
-        cam = camera(port);
+        cam = camera(port, "ball");
         restarts += 1;
         assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
     }

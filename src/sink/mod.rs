@@ -187,13 +187,7 @@ impl FrameSink {
     }
 
     fn bus_error(&self) -> Option<BusError> {
-        let bus = self.pipeline.bus()?;
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                return Some(BusError::from_message(err));
-            }
-        }
-        None
+        BusError::pending(&self.pipeline)
     }
 
     /// Pushes one stylized frame, stamped with its capture time relative to the first.
@@ -241,21 +235,12 @@ impl FrameSink {
     /// Ends the stream: EOS through the encoder, then the recorder's segment is closed.
     pub fn finish(self, timeout: Duration) -> Result<(), SinkError> {
         let _ = self.appsrc.end_of_stream();
-        let bus = self
-            .pipeline
-            .bus()
-            .ok_or_else(|| SinkError::Build("no bus".into()))?;
-        let drained = match bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) {
-            Some(msg) => match msg.view() {
-                gst::MessageView::Error(err) => Err(BusError::from_message(err).into()),
-                _ => Ok(()),
-            },
-            None => Err(SinkError::Push(format!(
+        let drained = match BusError::wait_eos(&self.pipeline, timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SinkError::Push(format!(
                 "output did not finish within {timeout:?}"
             ))),
+            Err(e) => Err(e.into()),
         };
         // Every encoded unit has reached the recorder once the encoder's EOS is out.
         let recorded = self.recorder.as_ref().map_or(Ok(()), |r| r.finish(timeout));

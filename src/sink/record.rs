@@ -199,12 +199,7 @@ impl Recorder {
         if let Some(f) = self.failure() {
             return Some(f);
         }
-        let bus = self.pipeline.bus()?;
-        let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
-        let gst::MessageView::Error(err) = msg.view() else {
-            return None;
-        };
-        let e = BusError::from_message(err);
+        let e = BusError::pending(&self.pipeline)?;
         self.fail(format!("recording stopped: {e} (is the disk full?)"));
         self.failure()
     }
@@ -225,21 +220,12 @@ impl Recorder {
             return Ok(());
         }
         let _ = self.appsrc.end_of_stream();
-        let bus = self
-            .pipeline
-            .bus()
-            .ok_or_else(|| SinkError::Build("recorder has no bus".into()))?;
-        match bus.timed_pop_filtered(
-            gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) {
-            Some(msg) => match msg.view() {
-                gst::MessageView::Error(err) => Err(BusError::from_message(err).into()),
-                _ => Ok(()),
-            },
-            None => Err(SinkError::Push(format!(
+        match BusError::wait_eos(&self.pipeline, timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SinkError::Push(format!(
                 "recording did not close within {timeout:?}"
             ))),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -139,18 +139,6 @@ pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     sum as f64 / a.data.len() as f64
 }
 
-/// Peak signal-to-noise ratio in dB.
-pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
-    let mse: f64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        / a.data.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-12)).log10()
-}
-
 /// Segment files matching a recording's `%05d` pattern, in order.
 pub fn segments(pattern: &Path) -> Vec<PathBuf> {
     let name = pattern
@@ -225,4 +213,47 @@ impl Client {
     pub fn ask(&mut self, v: Value) -> Value {
         serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
     }
+}
+
+/// A child process killed and reaped on drop, whatever happens.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+}
+
+/// Starts `stylerd camera` (320x180, `pattern`) on `port` and waits until it accepts
+/// connections.
+pub fn camera(port: u16, pattern: &str) -> Proc {
+    let child = Command::new(bin())
+        .args([
+            "camera",
+            "--port",
+            &port.to_string(),
+            "--size",
+            "320x180",
+            "--pattern",
+            pattern,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let cam = Proc(child);
+    wait_for(
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        Duration::from_secs(10),
+        "camera port",
+    );
+    cam
 }
