@@ -243,6 +243,9 @@ pub struct ControlConfig {
     /// socket is read-only unless this is set.
     #[serde(default)]
     pub allow_control: bool,
+    /// Serve the status as Prometheus text on 127.0.0.1:PORT/metrics; unset = off.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -28,13 +28,17 @@ impl Drop for Daemon {
 }
 
 fn start(extra_env: &[(&str, &str)]) -> Daemon {
+    start_with(extra_env, "")
+}
+
+fn start_with(extra_env: &[(&str, &str)], extra_control: &str) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("stylerd.sock");
     let config = dir.path().join("c.toml");
     std::fs::write(
         &config,
         format!(
-            "[control]\nallow-control = true\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n",
+            "[control]\nallow-control = true\n{extra_control}\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n",
             dir.path().join("snaps").display()
         ),
     )
@@ -492,4 +496,39 @@ fn any_picture_becomes_the_style_without_stalling_the_stream() {
         Duration::from_secs(10),
         "back to multistyle26",
     );
+}
+
+#[test]
+fn prometheus_metrics_on_loopback_when_enabled() {
+    let port = free_port();
+    let d = start_with(&[], &format!("metrics-port = {port}"));
+    let mut c = Client::connect(&d.socket);
+    wait_for(
+        || c.ask(json!({"cmd": "status"}))["frames"]["processed"].as_u64() >= Some(3),
+        Duration::from_secs(20),
+        "frames",
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut s, format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let text = get("/metrics");
+    assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+    let processed: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("stylerd_frames_total{kind=\"processed\"} "))
+        .expect("processed counter")
+        .parse()
+        .unwrap();
+    assert!(processed >= 3.0, "{text}");
+    assert!(
+        text.contains("stylerd_latency_ms{stage=\"glass_to_glass\",quantile=\"0.95\"}"),
+        "{text}"
+    );
+    assert!(get("/other").starts_with("HTTP/1.0 404"));
 }

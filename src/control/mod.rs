@@ -9,8 +9,10 @@
 //! # Layout
 //! - [`server`]: the tokio Unix socket (limits, permissions, stale-socket handling).
 //! - [`client`]: `stylerd status` and `stylerd ctl`.
+//! - [`metrics`]: the optional Prometheus text endpoint on loopback.
 
 pub mod client;
+pub mod metrics;
 pub mod server;
 
 use std::collections::BTreeMap;

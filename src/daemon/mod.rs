@@ -134,6 +134,16 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     } else {
         None
     };
+    let metrics = match config.control.metrics_port {
+        Some(port) => {
+            let _guard = runtime.enter();
+            let std_listener = std::net::TcpListener::bind(("127.0.0.1", port))
+                .with_context(|| format!("cannot serve metrics on 127.0.0.1:{port}"))?;
+            std_listener.set_nonblocking(true)?;
+            Some(tokio::net::TcpListener::from_std(std_listener)?)
+        }
+        None => None,
+    };
     let sink = FrameSink::open(&outputs, &config.output, config.engine.size)?;
     tracing::info!(
         source = %config.source.uri,
@@ -204,6 +214,13 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let control_tx = config.control.allow_control.then_some(control_tx);
     runtime.block_on(async {
+        if let Some(listener) = metrics {
+            tokio::spawn(crate::control::metrics::serve(
+                listener,
+                status_rx.clone(),
+                shutdown_rx.clone(),
+            ));
+        }
         if let Some(listener) = listener {
             tokio::spawn(server::serve(
                 listener,
