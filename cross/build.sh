@@ -28,7 +28,8 @@ PACKAGES="libc6 libc6-dev linux-libc-dev libgcc-s1 libgcc-10-dev libstdc++6
   libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-0 libgstrtspserver-1.0-dev
   liborc-0.4-0 libunwind8 libdw1 libelf1 liblzma5 libbz2-1.0 libzstd1
   libpcre3-dev libffi-dev zlib1g-dev libmount-dev libblkid-dev libselinux1-dev libsepol1-dev
-  libpcre2-dev libunwind-dev libdw-dev libelf-dev liborc-0.4-dev liblzma-dev"
+  libpcre2-dev libunwind-dev libdw-dev libelf-dev liborc-0.4-dev liblzma-dev
+  gstreamer1.0-plugins-base"
 
 die() { echo "cross/build.sh: $*" >&2; exit 1; }
 
@@ -68,7 +69,10 @@ export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CXX_aarch64_unknown_linux_gnu=aarch64-linux-gnu-g++
 export CFLAGS_aarch64_unknown_linux_gnu="--sysroot=$SYSROOT"
 export CXXFLAGS_aarch64_unknown_linux_gnu="--sysroot=$SYSROOT"
+# The cross gcc (Debian 12) ships a libgcc_s built against glibc 2.36; bullseye's own
+# libgcc_s (glibc 2.31) must win, so its folders go first on the search path.
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$SYSROOT \
+-C link-arg=-L$SYSROOT/lib/aarch64-linux-gnu -C link-arg=-L$SYSROOT/usr/lib/gcc/aarch64-linux-gnu/10 \
 -C link-arg=-Wl,-rpath-link,$SYSROOT/lib/aarch64-linux-gnu \
 -C link-arg=-Wl,-rpath-link,$SYSROOT/usr/lib/aarch64-linux-gnu"
 FEATURES=()

@@ -45,7 +45,8 @@ d = int(np.abs(a - b).max())
 print(f"aarch64 vs x86_64 stylize: max difference {d}/255")
 sys.exit(0 if d <= 1 else 1)
 PY
-GST_PLUGIN_SYSTEM_PATH=$SYSROOT/usr/lib/aarch64-linux-gnu/gstreamer-1.0 \
+GST_PLUGIN_SYSTEM_PATH=$SYSROOT/usr/lib/aarch64-linux-gnu/gstreamer-1.0 GST_REGISTRY_FORK=no \
+GST_REGISTRY=$OUT/registry.bin \
 ORT_DYLIB_PATH=$PWD/$ORT_LIB QEMU_LD_PREFIX=$SYSROOT \
     "$QEMU" -L "$SYSROOT" "$BIN" run --source 'test://?num-buffers=20' --output null:// \
     --size 128x128 --every-frame --frames 5 --report > "$OUT/report.json"
