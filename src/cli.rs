@@ -303,16 +303,18 @@ fn models(dir: &Path) -> anyhow::Result<()> {
     if all.is_empty() {
         bail!("no model manifests in {}; run `make models`", dir.display());
     }
+    // A closed pipe (`stylerd models | head`) ends the listing quietly, not with a panic.
+    let mut out = std::io::stdout().lock();
     for m in all {
         let present = if m.model_path().is_file() {
             ""
         } else {
             " (file missing: run `make models`)"
         };
-        println!("{}: {}{present}", m.name, m.description);
+        let mut line = format!("{}: {}{present}\n", m.name, m.description);
         if !m.styles.is_empty() {
-            println!(
-                "  styles: {}",
+            line += &format!(
+                "  styles: {}\n",
                 m.styles
                     .iter()
                     .enumerate()
@@ -320,6 +322,9 @@ fn models(dir: &Path) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(" ")
             );
+        }
+        if std::io::Write::write_all(&mut out, line.as_bytes()).is_err() {
+            break;
         }
     }
     Ok(())
