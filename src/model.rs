@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::frame::{Layout, ValueRange};
+use crate::style::{StyleError, StyleSpec};
 
 /// Which frame sizes a network accepts.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -69,6 +70,15 @@ fn default_range() -> ValueRange {
 
 fn default_pad_multiple() -> u32 {
     1
+}
+
+/// Why a style spec cannot be applied to a model.
+#[derive(Debug, Error)]
+pub enum StyleSelectError {
+    #[error("model {0} takes a style vector computed from a style image, not a named style")]
+    NeedsImage(String),
+    #[error(transparent)]
+    Style(#[from] StyleError),
 }
 
 #[derive(Debug, Error)]
@@ -230,6 +240,35 @@ impl Manifest {
         Ok(path)
     }
 
+    /// The style names a spec picks from: the listed ones, or, for a single-style network
+    /// without a style input, the model itself.
+    pub fn style_names(&self) -> Vec<String> {
+        if self.styles.is_empty() && self.style_input.is_none() {
+            vec![self.name.clone()]
+        } else {
+            self.styles.clone()
+        }
+    }
+
+    /// How many values the style input takes, when the manifest says.
+    pub fn style_len(&self) -> Option<usize> {
+        if self.styles.is_empty() {
+            self.style_vector_len
+        } else {
+            Some(self.styles.len())
+        }
+    }
+
+    /// The style vector for a spec: `Some(weights)` for a model with a style input, `None`
+    /// for a single-style network (after checking the spec names its one style).
+    pub fn style_weights(&self, spec: &StyleSpec) -> Result<Option<Vec<f32>>, StyleSelectError> {
+        if self.style_input.is_some() && self.styles.is_empty() {
+            return Err(StyleSelectError::NeedsImage(self.name.clone()));
+        }
+        let weights = spec.weights(&self.style_names())?;
+        Ok(self.style_input.is_some().then_some(weights))
+    }
+
     /// Whether the network accepts frames of this size.
     pub fn accepts(&self, width: u32, height: u32) -> Result<(), String> {
         match self.size {
@@ -282,6 +321,37 @@ styles = ["a", "b"]
         assert!(e.contains("unknown variant `chw`"), "{e}");
         let e = Manifest::parse(&GOOD.replace("size = \"any\"", "size = [0, 4]")).unwrap_err();
         assert!(e.contains("fixed size"), "{e}");
+    }
+
+    #[test]
+    fn style_selection_follows_the_manifest() {
+        let m = Manifest::parse(GOOD).unwrap();
+        let spec = StyleSpec::parse("1").unwrap();
+        assert_eq!(m.style_weights(&spec).unwrap(), Some(vec![0.0, 1.0]));
+        assert_eq!(m.style_len(), Some(2));
+        // A single-style network: its one style is the model itself, and no vector is fed.
+        let single = Manifest::parse(&GOOD.replace(
+            "style-input = \"style_weights\"\nstyles = [\"a\", \"b\"]\n",
+            "",
+        ))
+        .unwrap();
+        assert_eq!(single.style_names(), vec!["m".to_string()]);
+        assert_eq!(
+            single
+                .style_weights(&StyleSpec::parse("0").unwrap())
+                .unwrap(),
+            None
+        );
+        assert!(
+            single.style_weights(&spec).is_err(),
+            "index 1 of a single-style model"
+        );
+        // A vector from a style image cannot be picked by name.
+        let arbitrary =
+            Manifest::parse(&GOOD.replace("styles = [\"a\", \"b\"]", "style-vector-len = 100"))
+                .unwrap();
+        let e = arbitrary.style_weights(&spec).unwrap_err().to_string();
+        assert!(e.contains("computed from a style image"), "{e}");
     }
 
     #[test]

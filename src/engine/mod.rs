@@ -23,7 +23,7 @@ use thiserror::Error;
 
 use crate::config::{Backend, EngineConfig};
 use crate::frame::{FrameError, RgbImage};
-use crate::model::{Manifest, ModelError};
+use crate::model::{Manifest, ModelError, StyleSelectError};
 use crate::style::{StyleError, StyleSpec};
 
 /// What the status document says about the engine.
@@ -69,6 +69,15 @@ pub enum EngineError {
     Run(String),
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<StyleSelectError> for EngineError {
+    fn from(e: StyleSelectError) -> Self {
+        match e {
+            StyleSelectError::Style(e) => EngineError::Style(e),
+            other => EngineError::Unsupported(other.to_string()),
+        }
+    }
 }
 
 pub trait Engine: Send {

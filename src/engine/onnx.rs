@@ -111,12 +111,7 @@ impl OnnxEngine {
             .map_err(load)?;
         check_io(&session, manifest)?;
         let style_shape = style_shape(&session, manifest);
-        let styles = if manifest.styles.is_empty() && manifest.style_input.is_none() {
-            // A single-style network: its one style is the model itself.
-            vec![manifest.name.clone()]
-        } else {
-            manifest.styles.clone()
-        };
+        let styles = manifest.style_names();
         let info = EngineInfo {
             backend: "onnx",
             model: manifest.name.clone(),
@@ -228,14 +223,7 @@ impl Engine for OnnxEngine {
     }
 
     fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {
-        if self.manifest.style_input.is_some() && self.manifest.styles.is_empty() {
-            return Err(EngineError::Unsupported(format!(
-                "model {} takes a style vector computed from a style image, not a named style",
-                self.manifest.name
-            )));
-        }
-        let weights = spec.weights(&self.styles)?;
-        if self.manifest.style_input.is_some() {
+        if let Some(weights) = self.manifest.style_weights(spec)? {
             self.style_weights = weights;
         }
         Ok(())
@@ -265,11 +253,7 @@ impl Engine for OnnxEngine {
 /// The style input's declared shape, unknown dimensions read as 1 (or as the vector
 /// length when it is the only dimension).
 fn style_shape(session: &Session, m: &Manifest) -> Vec<usize> {
-    let len = if m.styles.is_empty() {
-        m.style_vector_len.unwrap_or(0)
-    } else {
-        m.styles.len()
-    };
+    let len = m.style_len().unwrap_or(0);
     let declared = m.style_input.as_ref().and_then(|name| {
         session
             .inputs()
@@ -357,11 +341,7 @@ fn check_io(session: &Session, m: &Manifest) -> Result<(), EngineError> {
         }
     }
     if let Some(style) = &m.style_input {
-        let want = if m.styles.is_empty() {
-            m.style_vector_len
-        } else {
-            Some(m.styles.len())
-        };
+        let want = m.style_len();
         match find_input(style)?.dtype() {
             ValueType::Tensor { shape, .. } => {
                 let len: i64 = shape.iter().product();

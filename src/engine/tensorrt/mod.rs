@@ -360,11 +360,7 @@ impl TensorRtEngine {
         let precision = PlanInfo::for_plan(&path)
             .precision
             .unwrap_or_else(|| precision.to_string());
-        let styles = if manifest.styles.is_empty() && manifest.style_input.is_none() {
-            vec![manifest.name.clone()]
-        } else {
-            manifest.styles.clone()
-        };
+        let styles = manifest.style_names();
         Ok(Self {
             info: EngineInfo {
                 backend: "tensorrt",
@@ -489,11 +485,7 @@ fn bind_image(
 }
 
 fn bind_style(plan: &mut Plan, t: &IoTensor, m: &Manifest) -> Result<Binding, String> {
-    let want = if m.styles.is_empty() {
-        m.style_vector_len
-    } else {
-        Some(m.styles.len())
-    };
+    let want = m.style_len();
     if t.dtype != DataType::Float {
         return Err(format!(
             "style input {:?} is {:?}, not float",
@@ -549,14 +541,7 @@ impl Engine for TensorRtEngine {
     }
 
     fn set_style(&mut self, spec: &StyleSpec) -> Result<(), EngineError> {
-        if self.manifest.style_input.is_some() && self.manifest.styles.is_empty() {
-            return Err(EngineError::Unsupported(format!(
-                "model {} takes a style vector computed from a style image, not a named style",
-                self.manifest.name
-            )));
-        }
-        let weights = spec.weights(&self.styles)?;
-        if self.manifest.style_input.is_some() {
+        if let Some(weights) = self.manifest.style_weights(spec)? {
             self.style_weights = weights;
             self.style_dirty = true;
         }
