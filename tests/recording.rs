@@ -141,31 +141,18 @@ fn a_full_disk_stops_recording_but_not_streaming() {
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
-    let mut child = Command::new(bin())
-        .args([
-            "run",
-            "--config",
-            "/dev/null",
-            "--source",
-            "test://?pattern=snow",
-            "--size",
-            "160x96",
-        ])
-        .args([
-            "--output",
-            &format!("file://{}", disk.path().join("rec.mkv").display()),
-        ])
-        .args(["--socket", socket.to_str().unwrap()])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(
-        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
-        Duration::from_secs(20),
-        "socket",
-    );
+    let output = format!("file://{}", disk.path().join("rec.mkv").display());
+    let args = [
+        "--config",
+        "/dev/null",
+        "--source",
+        "test://?pattern=snow",
+        "--size",
+        "160x96",
+        "--output",
+        &output,
+    ];
+    let mut daemon = spawn_daemon(&args, &socket, &[]);
     let status = || Client::connect(&socket).ask(json!({"cmd": "status"}));
     wait_for(
         || status()["recording"]["error"].is_string(),
@@ -189,7 +176,5 @@ fn a_full_disk_stops_recording_but_not_streaming() {
         after["frames"]["encoded"].as_u64().unwrap() > before,
         "encoding stopped: {after}"
     );
-    assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
-    let _ = child.kill();
-    let _ = child.wait();
+    assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
 }

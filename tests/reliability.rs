@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,25 +24,19 @@ pub struct Daemon {
 pub fn daemon(port: u16) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
-    let child = Command::new(bin())
-        .args(["run", "--config", "/dev/null", "--size", "160x96"])
-        .args(["--source", &format!("rtsp://127.0.0.1:{port}/camera")])
-        .args([
-            "--output",
-            &format!("file://{}", dir.path().join("rec.mkv").display()),
-        ])
-        .args(["--socket", socket.to_str().unwrap()])
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let proc = Proc(child);
-    wait_for(
-        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
-        Duration::from_secs(20),
-        "daemon socket",
-    );
+    let source = format!("rtsp://127.0.0.1:{port}/camera");
+    let output = format!("file://{}", dir.path().join("rec.mkv").display());
+    let args = [
+        "--config",
+        "/dev/null",
+        "--size",
+        "160x96",
+        "--source",
+        &source,
+        "--output",
+        &output,
+    ];
+    let proc = spawn_daemon(&args, &socket, &[]);
     Daemon {
         _proc: proc,
         socket,

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -48,27 +47,20 @@ fn soak_camera_restarts_without_leaks() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
     let mut cam = camera(port, "ball");
-    let mut daemon = Proc(
-        Command::new(bin())
-            .args(["run", "--config", "/dev/null", "--size", "160x96"])
-            .args(["--source", &format!("rtsp://127.0.0.1:{port}/camera")])
-            .args([
-                "--output",
-                &format!("file://{}", dir.path().join("soak.mkv").display()),
-            ])
-            .args(["--socket", socket.to_str().unwrap()])
-            .current_dir(root())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let source = format!("rtsp://127.0.0.1:{port}/camera");
+    let output = format!("file://{}", dir.path().join("soak.mkv").display());
+    let args = [
+        "--config",
+        "/dev/null",
+        "--size",
+        "160x96",
+        "--source",
+        &source,
+        "--output",
+        &output,
+    ];
+    let mut daemon = spawn_daemon(&args, &socket, &[]);
     let pid = daemon.0.id();
-    wait_for(
-        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
-        Duration::from_secs(20),
-        "socket",
-    );
     std::thread::sleep(Duration::from_secs(8));
     let (rss0, fd0) = (rss_mb(pid), fds(pid));
     let started = Instant::now();

@@ -5,26 +5,19 @@ mod common;
 
 use std::io::{BufRead, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
 
-/// A daemon process that is killed when the test ends, however it ends.
+/// A daemon on a static test pattern with control allowed, and its scratch folder.
 struct Daemon {
-    child: Child,
+    _proc: Proc,
     socket: PathBuf,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(extra_env: &[(&str, &str)]) -> Daemon {
@@ -43,33 +36,20 @@ fn start_with(extra_env: &[(&str, &str)], extra_control: &str) -> Daemon {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "run",
+    let args = [
         "--config",
         config.to_str().unwrap(),
         "--source",
         "test://?pattern=smpte",
-    ])
-    .args(["--size", "160x96", "--socket", socket.to_str().unwrap()])
-    .current_dir(root())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let daemon = Daemon {
-        child,
+        "--size",
+        "160x96",
+    ];
+    let proc = spawn_daemon(&args, &socket, extra_env);
+    Daemon {
+        _proc: proc,
         socket,
         _dir: dir,
-    };
-    wait_for(
-        || UnixStream::connect(&daemon.socket).is_ok(),
-        Duration::from_secs(20),
-        "socket",
-    );
-    daemon
+    }
 }
 
 fn snapshot_pixels(c: &mut Client) -> Vec<u8> {
@@ -131,13 +111,8 @@ fn status_is_sane_and_control_changes_the_output() {
         "new frames",
     );
     let after = snapshot_pixels(&mut c);
-    let diff: u64 = before
-        .iter()
-        .zip(&after)
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
     assert!(
-        diff / before.len() as u64 > 10,
+        mean_abs_diff_bytes(&before, &after) >= 11.0,
         "style change did not change the output"
     );
     assert_eq!(c.ask(json!({"cmd": "status"}))["style"]["spec"], "19");
@@ -453,13 +428,8 @@ fn any_picture_becomes_the_style_without_stalling_the_stream() {
         "frames with the new engine",
     );
     let after = snapshot_pixels(&mut c);
-    let diff: u64 = before
-        .iter()
-        .zip(&after)
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
     assert!(
-        diff / before.len() as u64 > 10,
+        mean_abs_diff_bytes(&before, &after) >= 11.0,
         "the picture's style did not change the output"
     );
     // The engine was built off the frame thread: frames kept flowing and none waited for it.

@@ -130,13 +130,7 @@ pub fn stylize_direct(image: &RgbImage, style: &str) -> RgbImage {
 /// Mean absolute difference per channel value, 0..255.
 pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!((a.width, a.height), (b.width, b.height));
-    let sum: u64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
-    sum as f64 / a.data.len() as f64
+    mean_abs_diff_bytes(&a.data, &b.data)
 }
 
 /// Segment files matching a recording's `%05d` pattern, in order.
@@ -256,4 +250,37 @@ pub fn camera(port: u16, pattern: &str) -> Proc {
         "camera port",
     );
     cam
+}
+
+/// Starts `stylerd run --socket SOCKET ARGS...` from the repository root with `env` added,
+/// and waits until its status socket answers. Killed and reaped on drop.
+pub fn spawn_daemon(args: &[&str], socket: &Path, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(bin());
+    cmd.arg("run")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let daemon = Proc(cmd.spawn().unwrap());
+    wait_for(
+        || UnixStream::connect(socket).is_ok(),
+        Duration::from_secs(20),
+        "daemon socket",
+    );
+    daemon
+}
+
+/// Mean absolute difference of two equally long byte buffers, 0..255.
+pub fn mean_abs_diff_bytes(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y) as u64)
+        .sum::<u64>() as f64
+        / a.len() as f64
 }
