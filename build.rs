@@ -85,11 +85,15 @@ mod tensorrt {
             .cpp(true)
             .std("c++14")
             .file(SHIM)
-            .include(&trt)
-            .include(&cuda)
+            // System includes: NVIDIA's headers warn about their own deprecated classes
+            // (IPluginV2, IGpuAllocator::free) and unused parameters; the shim itself is
+            // warning-free with -Wall -Wextra against TensorRT 8.5.2, 8.6.1 and 10.3.
+            .flag("-isystem")
+            .flag(&trt)
+            .flag("-isystem")
+            .flag(&cuda)
             .warnings(true)
-            // TensorRT 8.5 marks a few calls we do not use as deprecated in its headers.
-            .flag_if_supported("-Wno-deprecated-declarations")
+            .extra_warnings(true)
             .compile("stylerd_trt_shim");
         if let Some(root) = env::var_os("TENSORRT_ROOT") {
             println!(

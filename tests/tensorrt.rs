@@ -177,7 +177,7 @@ fn tensorrt_backend_refuses_with_a_sentence_when_it_cannot_run() {
 fn plan_versions_are_named_in_refusals() {
     let ours = tensorrt::shim::TrtVersion::from_code(8502);
     let name = "multistyle26.640x360.fp16.trt8.6.1.orin.plan";
-    let e = tensorrt::PlanInfo::from_file_name(name)
+    let e = stylerd::engine::plan::PlanInfo::from_file_name(name)
         .check(std::path::Path::new(name), ours, "Xavier", (7, 2))
         .unwrap_err()
         .to_string();

@@ -8,10 +8,12 @@
 //! # Backends
 //! - [`onnx`]: ONNX Runtime through `ort` (the embedded default, CPU here).
 //! - [`arbitrary`]: arbitrary style from a picture (predictor + transform networks).
-//! - `tensorrt` (feature `tensorrt`): TensorRT plans on the Jetson's GPU.
+//! - `tensorrt` (feature `tensorrt`): TensorRT plans on the Jetson's GPU; [`plan`] says
+//!   which machine a plan was built for (compiled without the feature).
 
 pub mod arbitrary;
 pub mod onnx;
+pub mod plan;
 #[cfg(feature = "tensorrt")]
 pub mod tensorrt;
 

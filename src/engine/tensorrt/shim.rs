@@ -8,48 +8,13 @@
 //! addresses and stream that `cudarc` owns.
 
 use std::ffi::CStr;
-use std::fmt;
+
+pub use crate::engine::plan::TrtVersion;
 
 /// What the engine says when the shim was not compiled in.
 pub const NOT_BUILT: &str = "this stylerd was built with --features tensorrt but without the \
      TensorRT headers (build.rs warned about it), so it cannot load plans; install TensorRT \
      (JetPack's libnvinfer-dev) or set TENSORRT_ROOT, and rebuild";
-
-/// A TensorRT version as `getInferLibVersion` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrtVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl TrtVersion {
-    /// From `major * 1000 + minor * 100 + patch` (TensorRT 8.x's `NV_TENSORRT_VERSION`).
-    pub fn from_code(code: i32) -> Self {
-        let code = code.max(0) as u32;
-        Self {
-            major: code / 1000,
-            minor: code / 100 % 10,
-            patch: code % 100,
-        }
-    }
-
-    /// From text such as `8.5.2` or `8.5.2.2` (the fourth, build, number is ignored).
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.split('.').map(|p| p.parse::<u32>().ok());
-        Some(Self {
-            major: parts.next()??,
-            minor: parts.next()??,
-            patch: parts.next().unwrap_or(Some(0))?,
-        })
-    }
-}
-
-impl fmt::Display for TrtVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
 
 /// `nvinfer1::DataType` values of TensorRT 8.5.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,21 +312,4 @@ mod imp {
 /// Whether a C string is one of the plan's tensor names (helper for error messages).
 pub fn has_tensor(io: &[IoTensor], name: &CStr) -> bool {
     io.iter().any(|t| t.name.as_bytes() == name.to_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_decode_and_parse() {
-        assert_eq!(TrtVersion::from_code(8502).to_string(), "8.5.2");
-        assert_eq!(TrtVersion::from_code(8601).to_string(), "8.6.1");
-        assert_eq!(
-            TrtVersion::parse("8.5.2.2"),
-            Some(TrtVersion::from_code(8502))
-        );
-        assert_eq!(TrtVersion::parse("8.6"), Some(TrtVersion::from_code(8600)));
-        assert_eq!(TrtVersion::parse("x.5"), None);
-    }
 }
