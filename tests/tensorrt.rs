@@ -1,5 +1,6 @@
 //! The TensorRT backend's CUDA pre/post kernels against the CPU reference in `frame.rs`
-//! (bit-exact for u8 -> f32, within 1e-3 for f16), and its refusals without TensorRT.
+//! (bit-exact for u8 -> f32, within 1e-3 for f16), its frame buffers (staged and zero-copy),
+//! and its refusals without TensorRT.
 //!
 //! Runs only with `--features tensorrt`. Where no CUDA driver or device exists (CI, this
 //! x86 box) the kernel test prints `skipped: no CUDA device` and passes: CI never depends on
@@ -7,7 +8,8 @@
 #![cfg(feature = "tensorrt")]
 
 use stylerd::config::{Backend, EngineConfig, Size};
-use stylerd::engine::tensorrt::kernels::{Geometry, Kernels};
+use stylerd::engine::tensorrt::frames::FrameIo;
+use stylerd::engine::tensorrt::kernels::{DeviceTensor, Geometry, Kernels};
 use stylerd::engine::tensorrt::{self, cuda_context};
 use stylerd::frame::{self, ImageTensor, Layout, RgbImage, ValueRange};
 use stylerd::style::StyleSpec;
@@ -140,6 +142,53 @@ fn cuda_kernels_match_the_cpu_reference() {
         "kernels match: {checked} tensor values bit-exact (f32), f16 worst relative error \
          {worst_f16:.2e}"
     );
+}
+
+/// The engine's frame path without the plan: upload, pre-process, post-process straight
+/// from the pre-processed tensor, download. Unit range in and out, so the picture must come
+/// back unchanged — through staged copies and through mapped (zero-copy) host memory alike.
+/// A discrete GPU maps host memory too (across the bus), so this runs on any CUDA device.
+#[test]
+fn frames_round_trip_staged_and_zero_copy() {
+    let ctx = match cuda_context() {
+        Ok(c) => c,
+        Err(e) => {
+            println!("skipped: {e}");
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let stream = ctx.new_stream().unwrap();
+    let kernels = Kernels::compile(&ctx).unwrap();
+    println!(
+        "integrated GPU (engine would use zero-copy): {}",
+        FrameIo::zero_copy_possible(&ctx).unwrap()
+    );
+    for (w, h) in [(640, 360), (37, 23)] {
+        let g = Geometry::new(w, h, 4, Layout::Nchw, ValueRange::UNIT, ValueRange::UNIT).unwrap();
+        for half in [false, true] {
+            for zero_copy in [false, true] {
+                let mut frames = FrameIo::new(&ctx, &stream, g.image_len(), zero_copy).unwrap();
+                assert_eq!(frames.is_zero_copy(), zero_copy);
+                let mut tensor = DeviceTensor::alloc(&stream, g.tensor_len(), half).unwrap();
+                for round in 0..2 {
+                    // The second round checks the buffers are reused cleanly.
+                    let img = picture(w, h, 99 + round);
+                    frames.upload(&stream, &img.data).unwrap();
+                    kernels
+                        .pre(&stream, frames.input(), &mut tensor, &g)
+                        .unwrap();
+                    kernels.post(&stream, &tensor, frames.output(), &g).unwrap();
+                    let back = frames.download(&stream).unwrap();
+                    assert!(
+                        back == img.data,
+                        "{w}x{h} half={half} zero_copy={zero_copy} round {round}: picture changed"
+                    );
+                }
+            }
+        }
+    }
+    println!("frames round-trip unchanged, staged and zero-copy, f32 and f16");
 }
 
 #[test]

@@ -18,6 +18,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::TensorRtError;
+use super::frames::RgbBuffer;
 use crate::frame::{self, FrameError, ImageTensor, Layout, RgbImage, ValueRange};
 
 /// CUDA C source of the four kernels; `to_value` / `to_byte` mirror `frame.rs` line by line.
@@ -217,7 +218,7 @@ impl Kernels {
     pub fn pre(
         &self,
         stream: &Arc<CudaStream>,
-        src: &CudaSlice<u8>,
+        src: &dyn RgbBuffer,
         dst: &mut DeviceTensor,
         g: &Geometry,
     ) -> Result<(), TensorRtError> {
@@ -231,7 +232,7 @@ impl Kernels {
             DeviceTensor::F16(_) => &self.pre_f16,
         };
         let mut launch = stream.launch_builder(func);
-        launch.arg(src);
+        src.push_read(&mut launch);
         match dst {
             DeviceTensor::F32(d) => launch.arg(d),
             DeviceTensor::F16(d) => launch.arg(d),
@@ -256,7 +257,7 @@ impl Kernels {
         &self,
         stream: &Arc<CudaStream>,
         src: &DeviceTensor,
-        dst: &mut CudaSlice<u8>,
+        dst: &mut dyn RgbBuffer,
         g: &Geometry,
     ) -> Result<(), TensorRtError> {
         let (w, h, tw, th) = dims(g);
@@ -275,7 +276,7 @@ impl Kernels {
             DeviceTensor::F32(s) => launch.arg(s),
             DeviceTensor::F16(s) => launch.arg(s),
         };
-        launch.arg(dst);
+        dst.push_write(&mut launch);
         launch
             .arg(&w)
             .arg(&h)

@@ -1,7 +1,8 @@
 //! TensorRT backend (cargo feature `tensorrt`, for the Jetson): a `.plan` built on the
 //! device by `engines/build-trt.sh`, run through a small C++ shim (`shim.cpp`, compiled by
-//! `build.rs`), with device buffers, pinned host staging and one CUDA stream from `cudarc`,
-//! and pre/post-processing as NVRTC-compiled CUDA kernels ([`kernels`]).
+//! `build.rs`), with device buffers and one CUDA stream from `cudarc`, frames staged through
+//! pinned memory or, on the Jetson's integrated GPU, mapped zero-copy ([`frames`]), and
+//! pre/post-processing as NVRTC-compiled CUDA kernels ([`kernels`]).
 //!
 //! This module owns checking a plan against this machine (TensorRT version and GPU, from the
 //! plan's side-car `.toml` or its file name), binding the plan's tensors to the manifest's
@@ -10,6 +11,7 @@
 //! loaded at run time (`cudarc` dynamic loading), so a machine without a GPU builds and
 //! lints this code and gets a clear refusal when it tries to open an engine.
 
+pub mod frames;
 pub mod kernels;
 pub mod shim;
 
@@ -19,9 +21,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DriverError, PinnedHostSlice};
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DriverError};
 use thiserror::Error;
 
+use self::frames::FrameIo;
 use self::kernels::{DeviceTensor, Geometry, Kernels};
 use self::shim::{DataType, IoTensor, Plan};
 use super::plan::{PlanInfo, PlanMismatch};
@@ -111,10 +114,7 @@ pub struct TensorRtEngine {
     plan: Plan,
     kernels: Kernels,
     geometry: Geometry,
-    host_in: PinnedHostSlice<u8>,
-    host_out: PinnedHostSlice<u8>,
-    rgb_in: CudaSlice<u8>,
-    rgb_out: CudaSlice<u8>,
+    frames: FrameIo,
     input: DeviceTensor,
     output: DeviceTensor,
     style: Option<CudaSlice<f32>>,
@@ -200,19 +200,13 @@ impl TensorRtEngine {
             Some(b) => Some(stream.alloc_zeros::<f32>(b.dims.iter().product::<i64>() as usize)?),
             None => None,
         };
-        let image_len = geometry.image_len();
-        // SAFETY: the staging buffers are written in full (host_in from each frame, host_out
-        // by the device copy) before anything reads them.
-        let (host_in, host_out) = unsafe {
-            (
-                // Write-combined: the CPU only writes it, the GPU reads it across the bus.
-                ctx.alloc_pinned::<u8>(image_len)?,
-                // Plain pinned: the CPU reads it back, which write-combined memory makes slow.
-                ctx.alloc_pinned_with_flags::<u8>(image_len, 0)?,
-            )
-        };
-        let rgb_in = stream.alloc_zeros::<u8>(image_len)?;
-        let rgb_out = stream.alloc_zeros::<u8>(image_len)?;
+        let zero_copy = FrameIo::zero_copy_possible(&ctx)?;
+        let frames = FrameIo::new(&ctx, &stream, geometry.image_len(), zero_copy)?;
+        tracing::info!(
+            device = %device,
+            frames = if zero_copy { "zero-copy (mapped host memory)" } else { "copied (pinned staging)" },
+            "TensorRT engine buffers"
+        );
 
         bind_address(&mut plan, &input.name, &input_buf, &stream)?;
         bind_address(&mut plan, &output.name, &output_buf, &stream)?;
@@ -244,10 +238,7 @@ impl TensorRtEngine {
             plan,
             kernels,
             geometry,
-            host_in,
-            host_out,
-            rgb_in,
-            rgb_out,
+            frames,
             input: input_buf,
             output: output_buf,
             style: style_buf,
@@ -257,8 +248,7 @@ impl TensorRtEngine {
 
     fn run(&mut self, image: &RgbImage, times: &mut StageTimes) -> Result<RgbImage, TensorRtError> {
         let t0 = Instant::now();
-        self.host_in.as_mut_slice()?.copy_from_slice(&image.data);
-        self.stream.memcpy_htod(&self.host_in, &mut self.rgb_in)?;
+        self.frames.upload(&self.stream, &image.data)?;
         if self.style_dirty
             && let Some(style) = &mut self.style
         {
@@ -272,8 +262,12 @@ impl TensorRtEngine {
             self.stream.memcpy_htod(&self.style_weights, style)?;
             self.style_dirty = false;
         }
-        self.kernels
-            .pre(&self.stream, &self.rgb_in, &mut self.input, &self.geometry)?;
+        self.kernels.pre(
+            &self.stream,
+            self.frames.input(),
+            &mut self.input,
+            &self.geometry,
+        )?;
         self.stream.synchronize()?;
         let t1 = Instant::now();
         // SAFETY: every tensor address was bound at open to buffers owned by `self`, and the
@@ -284,12 +278,10 @@ impl TensorRtEngine {
         self.kernels.post(
             &self.stream,
             &self.output,
-            &mut self.rgb_out,
+            self.frames.output(),
             &self.geometry,
         )?;
-        self.stream.memcpy_dtoh(&self.rgb_out, &mut self.host_out)?;
-        self.stream.synchronize()?;
-        let data = self.host_out.as_slice()?.to_vec();
+        let data = self.frames.download(&self.stream)?;
         times.pre = t1 - t0;
         times.infer = t2 - t1;
         times.post = t2.elapsed();
