@@ -87,10 +87,14 @@ pub struct QuantizeArgs {
     method: MethodArg,
     #[arg(long, default_value_t = 99.99)]
     percentile: f64,
-    /// Also quantize conv outputs (lets ONNX Runtime fuse QLinearConv on CPU; TensorRT
-    /// does not need it).
+    /// Also quantize conv outputs (ONNX Runtime fuses Conv into QLinearConv only between
+    /// a DequantizeLinear and a QuantizeLinear; TensorRT does not need it).
     #[arg(long)]
     conv_outputs: bool,
+    /// Integer type of the activations: int8 for TensorRT and ARM CPUs; uint8 for ONNX
+    /// Runtime on x86 (which runs int8 activations dequantized, in float).
+    #[arg(long, value_enum, default_value = "int8")]
+    activations: qdq::Activations,
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
     #[arg(long)]
     bench: bool,
@@ -112,6 +116,7 @@ pub struct Options {
     pub models_dir: PathBuf,
     pub method: Method,
     pub conv_outputs: bool,
+    pub activations: qdq::Activations,
     pub out: PathBuf,
     pub threads: usize,
 }
@@ -172,7 +177,7 @@ pub fn quantize(opts: &Options, frames: &[RgbImage]) -> Result<Report, QuantizeE
         .iter()
         .map(|(n, h)| (n.clone(), h.amax(opts.method)))
         .collect();
-    let (qmodel, summary) = qdq::to_qdq(&model, &ranges, opts.conv_outputs)?;
+    let (qmodel, summary) = qdq::to_qdq(&model, &ranges, opts.conv_outputs, opts.activations)?;
     let out_bytes = qmodel
         .write_to_bytes()
         .map_err(|e| QuantizeError::Model(e.to_string()))?;
@@ -250,8 +255,12 @@ fn derived_manifest(
         &mut table,
         "description",
         format!(
-            "{} (INT8 QDQ: per-channel int8 conv weights, int8 conv inputs)",
-            m.description
+            "{} (INT8 QDQ: per-channel int8 conv weights, {} conv inputs)",
+            m.description,
+            match opts.activations {
+                qdq::Activations::Int8 => "int8",
+                qdq::Activations::Uint8 => "uint8",
+            }
         ),
     );
     set(
@@ -469,6 +478,7 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
         models_dir: args.models_dir.clone(),
         method,
         conv_outputs: args.conv_outputs,
+        activations: args.activations,
         out: args.out.clone(),
         threads: args.threads,
     };

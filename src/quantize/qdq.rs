@@ -90,6 +90,32 @@ fn scalar_f32(name: &str, v: f32) -> TensorProto {
     }
 }
 
+/// The integer type of quantized activations (weights are always int8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Activations {
+    /// int8, zero point 0: what TensorRT requires, and what ONNX Runtime fuses into integer
+    /// kernels on ARM CPUs (the Jetson's).
+    #[default]
+    Int8,
+    /// uint8, zero point 128 (the same grid shifted): what ONNX Runtime fuses on x86 CPUs,
+    /// which never fuse int8 activations. TensorRT refuses non-zero zero points.
+    Uint8,
+}
+
+/// The zero point of an activation QuantizeLinear/DequantizeLinear pair.
+fn activation_zero_point(name: &str, act: Activations) -> TensorProto {
+    match act {
+        Activations::Int8 => int8(name, vec![], &[0]),
+        Activations::Uint8 => TensorProto {
+            name: name.into(),
+            data_type: DataType::UINT8 as i32,
+            raw_data: vec![128],
+            ..Default::default()
+        },
+    }
+}
+
 fn int8(name: &str, dims: Vec<i64>, v: &[i8]) -> TensorProto {
     TensorProto {
         name: name.into(),
@@ -145,11 +171,12 @@ pub struct QdqSummary {
 }
 
 /// The QDQ model: `ranges` maps each activation to quantize (conv inputs, and conv outputs
-/// when `outputs` is set) to its clipping range.
+/// when `outputs` is set) to its clipping range; `act` is the activations' integer type.
 pub fn to_qdq(
     model: &ModelProto,
     ranges: &HashMap<String, f32>,
     outputs: bool,
+    act: Activations,
 ) -> Result<(ModelProto, QdqSummary), QuantizeError> {
     let sites = conv_sites(model);
     if sites.is_empty() {
@@ -183,7 +210,7 @@ pub fn to_qdq(
         let amax = range(name)?;
         let (s, z) = (format!("{name}_scale"), format!("{name}_zero_point"));
         inits.push(scalar_f32(&s, amax / 127.0));
-        inits.push(int8(&z, vec![], &[0]));
+        inits.push(activation_zero_point(&z, act));
         let (q, dq) = (format!("{name}_quantized"), format!("{name}_dequantized"));
         nodes.push(node(
             "QuantizeLinear",
@@ -264,7 +291,7 @@ pub fn to_qdq(
                 format!("{}_zero_point", site.output),
             );
             new_inits.push(scalar_f32(&s, amax / 127.0));
-            new_inits.push(int8(&z, vec![], &[0]));
+            new_inits.push(activation_zero_point(&z, act));
             let q = format!("{}_quantized", site.output);
             nodes.push(node(
                 "QuantizeLinear",
