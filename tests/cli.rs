@@ -386,3 +386,32 @@ fn the_trained_slim_model_runs_in_the_daemon() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn the_optimized_graph_onnx_runtime_runs_can_be_dumped() {
+    // STYLERD_ORT_DUMP_OPTIMIZED: the graph after ONNX Runtime's fusions on this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in.png"), dir.path().join("out.png"));
+    let dump = dir.path().join("optimized.onnx");
+    write_test_image(&input);
+    let o = Command::new(bin())
+        .args(["stylize", input.to_str().unwrap(), out.to_str().unwrap()])
+        .env("STYLERD_ORT_DUMP_OPTIMIZED", &dump)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.is_file());
+    use onnx_protobuf::Message;
+    let model = onnx_protobuf::ModelProto::parse_from_bytes(&fs::read(&dump).unwrap()).unwrap();
+    let ops: Vec<&str> = model
+        .graph
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect();
+    // multistyle26 has 18 convolutions; after optimization they are still there in some
+    // form (Conv, or the fused/blocked variants ONNX Runtime names after it).
+    let convs = ops.iter().filter(|o| o.contains("Conv")).count();
+    assert!(convs >= 18, "{convs} conv nodes in {ops:?}");
+}

@@ -93,6 +93,9 @@ pub struct OnnxEngine {
     style_shape: Vec<usize>,
 }
 
+/// Environment variable naming a file to write the optimized ONNX graph to (README).
+pub const DUMP_OPTIMIZED_ENV: &str = "STYLERD_ORT_DUMP_OPTIMIZED";
+
 impl OnnxEngine {
     pub fn open(manifest: &Manifest, config: &EngineConfig) -> Result<Self, EngineError> {
         let path = manifest.verify_file()?;
@@ -101,14 +104,20 @@ impl OnnxEngine {
             path: path.clone(),
             message: e.to_string(),
         };
-        let session = Session::builder(env)
+        let mut builder = Session::builder(env)
             .map_err(load)?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load(e.into()))?
             .with_intra_threads(config.threads)
-            .map_err(|e| load(e.into()))?
-            .commit_from_file(&path)
-            .map_err(load)?;
+            .map_err(|e| load(e.into()))?;
+        // Diagnostics: the graph ONNX Runtime actually runs on this machine after its
+        // optimizations and fusions (e.g. whether a QDQ model became QLinearConv here).
+        if let Some(dump) = std::env::var_os(DUMP_OPTIMIZED_ENV) {
+            builder = builder
+                .with_optimized_model_path(&dump)
+                .map_err(|e| load(e.into()))?;
+        }
+        let session = builder.commit_from_file(&path).map_err(load)?;
         check_io(&session, manifest)?;
         let style_shape = style_shape(&session, manifest);
         let styles = manifest.style_names();
