@@ -187,13 +187,16 @@ install: $(ORT_LIB) models
 
 .PHONY: engines cross cross-test
 
-# On the Jetson: FP16 plan at the shipped size, plus INT8 when the QDQ model exists
-# (`stylerd quantize`). Plans carry the TensorRT version and device in their names.
-TRT_SIZE ?= 640x360
+# On the Jetson: FP16 plan for the daemon's model and size (the [engine] section of the
+# installed config, else the shipped one; TRT_SIZE=WxH overrides), plus INT8 when the QDQ
+# model exists (`stylerd quantize`). Plans carry the TensorRT version and device in their names.
+ENGINES_CONFIG ?= $(if $(wildcard /etc/stylerd/stylerd.toml),/etc/stylerd/stylerd.toml,systemd/stylerd.toml)
+TRT_SIZE ?=
+TRT_ARGS = --config $(ENGINES_CONFIG) --models-dir engines $(if $(TRT_SIZE),--size $(TRT_SIZE))
 engines: models
-	engines/build-trt.sh --model multistyle26 --precision fp16 --size $(TRT_SIZE)
+	engines/build-trt.sh $(TRT_ARGS) --precision fp16
 	if [ -f engines/multistyle26-int8.onnx ]; then \
-		engines/build-trt.sh --model multistyle26 --precision int8 --size $(TRT_SIZE); fi
+		engines/build-trt.sh $(TRT_ARGS) --model multistyle26 --precision int8; fi
 
 # aarch64-unknown-linux-gnu against a Debian 11 (glibc 2.31) arm64 sysroot; see cross/README.md.
 # cross-test runs that binary under qemu-aarch64 (CI runs it after make test).

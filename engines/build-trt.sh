@@ -4,9 +4,12 @@
 # e.g. engines/multistyle26.640x360.fp16.trt8.5.2.xavier.plan, and a side-car .plan.toml
 # records them for the daemon's check (src/engine/tensorrt/mod.rs, PlanInfo).
 #
-#   engines/build-trt.sh [--model multistyle26] [--precision fp16|int8|fp32] [--size 640x360]
-#                        [--dynamic MINxMIN:OPTxOPT:MAXxMAX] [--dla N] [--trtexec PATH]
-#                        [--models-dir engines] [--out-dir engines]
+#   engines/build-trt.sh [--config stylerd.toml] [--model multistyle26] [--size 640x360]
+#                        [--precision fp16|int8|fp32] [--dynamic MINxMIN:OPTxOPT:MAXxMAX]
+#                        [--dla N] [--trtexec PATH] [--models-dir engines] [--out-dir engines]
+#
+# --config takes the model, size and models-dir from the daemon's [engine] section (flags
+# given on the command line win), so the plan matches what the daemon will ask for.
 #
 # --precision int8 builds from the explicitly quantized QDQ model (<model>-int8.onnx, from
 # `stylerd quantize`): no calibration cache, so the same ONNX works on any Jetson.
@@ -18,16 +21,18 @@
 # stand-in trtexec that prints TensorRT 8.5.2's log lines (tests/data/trtexec/trtexec).
 set -euo pipefail
 
-MODEL=multistyle26
+MODEL=
 PRECISION=fp16
-SIZE=640x360
+SIZE=
 DYNAMIC=
 DLA=
 OUT_DIR=engines
-MODELS_DIR=engines
+MODELS_DIR=
+CONFIG=
 TRTEXEC=${TRTEXEC:-}
 while [ $# -gt 0 ]; do
     case "$1" in
+        --config) CONFIG=$2; shift 2 ;;
         --model) MODEL=$2; shift 2 ;;
         --precision) PRECISION=$2; shift 2 ;;
         --size) SIZE=$2; shift 2 ;;
@@ -36,12 +41,31 @@ while [ $# -gt 0 ]; do
         --out-dir) OUT_DIR=$2; shift 2 ;;
         --models-dir) MODELS_DIR=$2; shift 2 ;;
         --trtexec) TRTEXEC=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "build-trt.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 die() { echo "build-trt.sh: $*" >&2; exit 1; }
+
+# A string key of the config's [engine] section (`size = "640x360"`), or nothing.
+engine_key() {
+    awk -v key="$1" '
+        /^[[:space:]]*\[/ { section = $0; gsub(/[[:space:]]/, "", section) }
+        section == "[engine]" && $1 == key && $2 == "=" {
+            v = $3; gsub(/"/, "", v); print v; exit
+        }' "$CONFIG"
+}
+if [ -n "$CONFIG" ]; then
+    [ -f "$CONFIG" ] || die "config $CONFIG not found"
+    [ -n "$MODEL" ] || MODEL=$(engine_key model)
+    [ -n "$SIZE" ] || SIZE=$(engine_key size)
+    [ -n "$MODELS_DIR" ] || MODELS_DIR=$(engine_key models-dir)
+fi
+MODEL=${MODEL:-multistyle26}
+SIZE=${SIZE:-640x360}
+MODELS_DIR=${MODELS_DIR:-engines}
+[[ "$SIZE" =~ ^[0-9]+x[0-9]+$ ]] || die "size must be WIDTHxHEIGHT, not $SIZE"
 
 if [ -z "$TRTEXEC" ]; then
     TRTEXEC=$(command -v trtexec || true)

@@ -297,3 +297,44 @@ fn bad_arguments_and_failed_builds_are_one_sentence_and_leave_no_plan() {
         .collect();
     assert!(plans.is_empty(), "{plans:?}");
 }
+
+#[test]
+fn model_and_size_come_from_the_daemon_config_unless_given() {
+    let out = tempfile::tempdir().unwrap();
+    let config = out.path().join("stylerd.toml");
+    // [source] has no `size`, but a key of that name elsewhere must not be read.
+    fs::write(
+        &config,
+        "[source]\nuri = \"test://\"\n\n[engine]\nmodel = \"multistyle26\"  # note\n\
+         size = \"480x272\"\nmodels-dir = \"engines\"\n\n[output]\nsize = \"1x1\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let b = build_trt(out.path(), &["--config", config], &[]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert!(b.has("--shapes=image:1x3x272x480"), "{:?}", b.args());
+    assert_eq!(
+        b.plan().file_name().unwrap(),
+        "multistyle26.480x272.fp16.trt8.5.2.xavier.plan"
+    );
+    let b = build_trt(out.path(), &["--config", config, "--size", "320x180"], &[]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert!(b.has("--shapes=image:1x3x180x320"), "{:?}", b.args());
+
+    // The shipped config builds what the shipped daemon runs.
+    let shipped = common::root().join("systemd/stylerd.toml");
+    let b = build_trt(out.path(), &["--config", shipped.to_str().unwrap()], &[]);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    assert!(b.has("--shapes=image:1x3x360x640"), "{:?}", b.args());
+
+    let b = build_trt(out.path(), &["--config", "/nonexistent.toml"], &[]);
+    assert_eq!(b.code, 1);
+    assert!(
+        b.stderr.contains("config /nonexistent.toml not found"),
+        "{}",
+        b.stderr
+    );
+    let b = build_trt(out.path(), &["--size", "640by360"], &[]);
+    assert_eq!(b.code, 1);
+    assert!(b.stderr.contains("WIDTHxHEIGHT"), "{}", b.stderr);
+}

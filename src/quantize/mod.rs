@@ -91,8 +91,9 @@ pub struct QuantizeArgs {
     /// a DequantizeLinear and a QuantizeLinear; TensorRT does not need it).
     #[arg(long)]
     conv_outputs: bool,
-    /// Integer type of the activations: int8 for TensorRT and ARM CPUs; uint8 for ONNX
-    /// Runtime on x86 (which runs int8 activations dequantized, in float).
+    /// Integer type of the activations: int8 for TensorRT and ARM CPUs (ONNX Runtime on ARM
+    /// fuses them with --conv-outputs); uint8 for ONNX Runtime on x86 (which runs int8
+    /// activations dequantized, in float).
     #[arg(long, value_enum, default_value = "int8")]
     activations: qdq::Activations,
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
