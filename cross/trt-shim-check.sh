@@ -6,7 +6,10 @@
 #      compiles the shim with cc and the cfg(stylerd_trt_shim) FFI code is type-checked;
 #   3. every stylerd_trt_* function shim.rs declares is defined by the compiled object, and
 #      the object needs nothing from libnvinfer but createInferRuntime_INTERNAL and
-#      getInferLibVersion (both exported by every libnvinfer since 8.0).
+#      getInferLibVersion (both exported by every libnvinfer since 8.0);
+#   4. the same clippy for aarch64-unknown-linux-gnu (the Jetson), the shim compiled by
+#      aarch64-linux-gnu-g++ against the bullseye sysroot of cross/build.sh (skipped with a
+#      message when that sysroot or cross compiler is missing).
 #
 #   TENSORRT_ROOT=<dir with include/NvInferRuntime.h> cross/trt-shim-check.sh
 #
@@ -64,4 +67,18 @@ diff "$CARGO_TARGET_DIR/shim-declared.txt" "$CARGO_TARGET_DIR/shim-defined.txt" 
 NEEDS=$(nm -u "$OBJ" | awk '{print $2}' | grep -v '^_Z\|^__\|^_GLOBAL\|^_Unwind\|^mem\|^str\|^pthread_' | sort -u | paste -sd' ')
 [ "$NEEDS" = "createInferRuntime_INTERNAL getInferLibVersion" ] \
     || die "the shim needs unexpected C symbols: $NEEDS"
-echo "ok: shim compiles against TensorRT $TRT_VERSION; $(wc -l < "$CARGO_TARGET_DIR/shim-declared.txt") FFI functions match; libnvinfer symbols: $NEEDS"
+
+echo "4. the same for aarch64-unknown-linux-gnu"
+SYSROOT=${SYSROOT:-$PWD/.deps/sysroot-bullseye-arm64}
+ARM=skipped
+if [ ! -f "$SYSROOT/.done" ] || ! command -v aarch64-linux-gnu-g++ >/dev/null; then
+    echo "   skipped: run make cross first and apt-get install g++-aarch64-linux-gnu"
+else
+    out=$(. cross/env.sh && cargo clippy --target aarch64-unknown-linux-gnu --features tensorrt \
+        --message-format short -- -D warnings 2>&1) || { echo "$out" >&2; die "aarch64 clippy failed"; }
+    ! grep -q "shim is not built" <<< "$out" || { echo "$out" >&2; die "aarch64: build.rs did not build the shim"; }
+    OBJ=$(ls -t "$CARGO_TARGET_DIR"/aarch64-unknown-linux-gnu/debug/build/stylerd-*/out/*shim.o | head -1)
+    file "$OBJ" | grep -q "ARM aarch64" || die "$OBJ is not an aarch64 object"
+    ARM=ok
+fi
+echo "ok: shim compiles against TensorRT $TRT_VERSION; $(wc -l < "$CARGO_TARGET_DIR/shim-declared.txt") FFI functions match; libnvinfer symbols: $NEEDS; aarch64: $ARM"
