@@ -4,7 +4,7 @@
 //!
 //! Needs `make models` and `make deps` (ONNX Runtime); says `skipped:` otherwise.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use onnx_protobuf::{Message, ModelProto};
 use stylerd::config::{EngineConfig, Size};
@@ -12,6 +12,7 @@ use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::quality::{psnr, ssim};
 use stylerd::quantize::calibrate::Method;
+use stylerd::quantize::qdq::Activations;
 use stylerd::quantize::{self, Options};
 use stylerd::style::StyleSpec;
 
@@ -48,33 +49,79 @@ fn frames(size: Size, skip: usize, count: usize) -> Vec<RgbImage> {
         .collect()
 }
 
-#[test]
-fn qdq_model_runs_in_our_engine_close_to_fp32() {
+/// The size the tests calibrate and compare at.
+const SIZE: Size = Size {
+    width: 128,
+    height: 96,
+};
+
+/// `engines/` when the model and ONNX Runtime are there; else says why not.
+fn models_or_skip() -> Option<PathBuf> {
     let models = root().join("engines");
     if !models.join("multistyle26.onnx").is_file() {
         println!("skipped: engines/multistyle26.onnx missing (make models)");
-        return;
+        return None;
     }
     if stylerd::engine::onnx::locate_library(None).is_err() {
         println!("skipped: ONNX Runtime library missing (make deps)");
-        return;
+        return None;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let size = Size {
-        width: 128,
-        height: 96,
-    };
-    let out = dir.path().join("multistyle26-int8.onnx");
+    Some(models)
+}
+
+/// Quantizes multistyle26 on 8 frames into `out`.
+fn quantize_to(
+    models: &Path,
+    out: &Path,
+    conv_outputs: bool,
+    activations: Activations,
+) -> quantize::Report {
     let opts = Options {
         model: "multistyle26".into(),
-        models_dir: models.clone(),
+        models_dir: models.into(),
         method: Method::Percentile(99.99),
-        conv_outputs: false,
-        activations: Default::default(),
-        out: out.clone(),
+        conv_outputs,
+        activations,
+        out: out.into(),
         threads: 2,
     };
-    let report = quantize::quantize(&opts, &frames(size, 0, 8)).unwrap();
+    quantize::quantize(&opts, &frames(SIZE, 0, 8)).unwrap()
+}
+
+/// Loads `model` from `dir` through the daemon's own engine (manifest + sha256) and returns
+/// its mean PSNR and SSIM against FP32 multistyle26 on 4 held-out frames.
+fn against_fp32(models: &Path, dir: &Path, model: &str) -> (f64, f64) {
+    let config = |dir: &Path, model: &str| EngineConfig {
+        models_dir: dir.into(),
+        model: model.into(),
+        size: SIZE,
+        threads: 2,
+        ..Default::default()
+    };
+    let style = StyleSpec::parse("3").unwrap();
+    let mut fp32 = engine::open(&config(models, "multistyle26"), &style).unwrap();
+    let mut quantized = engine::open(&config(dir, model), &style).unwrap();
+    let mut t = StageTimes::default();
+    let (mut p_sum, mut s_sum) = (0.0, 0.0);
+    let held_out = frames(SIZE, 8, 4);
+    for f in &held_out {
+        let a = fp32.stylize(f, &mut t).unwrap();
+        let b = quantized.stylize(f, &mut t).unwrap();
+        p_sum += psnr(&a, &b);
+        s_sum += ssim(&a, &b);
+    }
+    let n = held_out.len() as f64;
+    (p_sum / n, s_sum / n)
+}
+
+#[test]
+fn qdq_model_runs_in_our_engine_close_to_fp32() {
+    let Some(models) = models_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("multistyle26-int8.onnx");
+    let report = quantize_to(&models, &out, false, Activations::Int8);
     assert_eq!(report.summary.convs, 18);
     assert_eq!(report.summary.activations, 18);
     assert!(report.ranges.iter().all(|(_, r)| *r > 0.0));
@@ -92,35 +139,10 @@ fn qdq_model_runs_in_our_engine_close_to_fp32() {
     let int8 = g.initializer.iter().filter(|t| t.data_type == 3).count();
     assert!(int8 >= 36, "int8 weights and zero points: {int8}");
 
-    // Load it through the daemon's own engine (manifest + sha256) and compare with FP32.
-    let config = |dir: PathBuf, model: &str| EngineConfig {
-        models_dir: dir,
-        model: model.into(),
-        size,
-        threads: 2,
-        ..Default::default()
-    };
-    let style = StyleSpec::parse("3").unwrap();
-    let mut fp32 = engine::open(&config(models, "multistyle26"), &style).unwrap();
-    let mut int8 = engine::open(&config(dir.path().into(), "multistyle26-int8"), &style).unwrap();
-    let mut t = StageTimes::default();
-    let (mut p_sum, mut s_sum) = (0.0, 0.0);
-    let held_out = frames(size, 8, 4);
-    for f in &held_out {
-        let a = fp32.stylize(f, &mut t).unwrap();
-        let b = int8.stylize(f, &mut t).unwrap();
-        p_sum += psnr(&a, &b);
-        s_sum += ssim(&a, &b);
-    }
-    let n = held_out.len() as f64;
-    println!(
-        "INT8 vs FP32 on {} held-out frames: PSNR {:.1} dB, SSIM {:.3}",
-        held_out.len(),
-        p_sum / n,
-        s_sum / n
-    );
-    assert!(p_sum / n > 27.0, "PSNR {:.1} dB", p_sum / n);
-    assert!(s_sum / n > 0.85, "SSIM {:.3}", s_sum / n);
+    let (p, ss) = against_fp32(&models, dir.path(), "multistyle26-int8");
+    println!("INT8 vs FP32 on 4 held-out frames: PSNR {p:.1} dB, SSIM {ss:.3}");
+    assert!(p > 27.0, "PSNR {p:.1} dB");
+    assert!(ss > 0.85, "SSIM {ss:.3}");
 }
 
 /// `--activations uint8 --conv-outputs`: the form ONNX Runtime fuses into QLinearConv on x86
@@ -129,29 +151,12 @@ fn qdq_model_runs_in_our_engine_close_to_fp32() {
 /// runs in our engine close to FP32.
 #[test]
 fn uint8_activation_model_is_shaped_for_x86_fusion_and_runs() {
-    let models = root().join("engines");
-    if !models.join("multistyle26.onnx").is_file()
-        || stylerd::engine::onnx::locate_library(None).is_err()
-    {
-        println!("skipped: engines/multistyle26.onnx or ONNX Runtime missing (make deps models)");
+    let Some(models) = models_or_skip() else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
-    let size = Size {
-        width: 128,
-        height: 96,
-    };
     let out = dir.path().join("multistyle26-u8.onnx");
-    let opts = Options {
-        model: "multistyle26".into(),
-        models_dir: models.clone(),
-        method: Method::Percentile(99.99),
-        conv_outputs: true,
-        activations: stylerd::quantize::qdq::Activations::Uint8,
-        out: out.clone(),
-        threads: 2,
-    };
-    let report = quantize::quantize(&opts, &frames(size, 0, 8)).unwrap();
+    let report = quantize_to(&models, &out, true, Activations::Uint8);
     assert_eq!(
         report.summary.activations, 36,
         "18 conv inputs + 18 conv outputs"
@@ -181,28 +186,7 @@ fn uint8_activation_model_is_shaped_for_x86_fusion_and_runs() {
         );
     }
 
-    let config = |dir: PathBuf, model: &str| EngineConfig {
-        models_dir: dir,
-        model: model.into(),
-        size,
-        threads: 2,
-        ..Default::default()
-    };
-    let style = StyleSpec::parse("3").unwrap();
-    let mut fp32 = engine::open(&config(models, "multistyle26"), &style).unwrap();
-    let mut u8 = engine::open(&config(dir.path().into(), "multistyle26-u8"), &style).unwrap();
-    let mut t = StageTimes::default();
-    let held_out = frames(size, 8, 4);
-    let p = held_out
-        .iter()
-        .map(|f| {
-            psnr(
-                &fp32.stylize(f, &mut t).unwrap(),
-                &u8.stylize(f, &mut t).unwrap(),
-            )
-        })
-        .sum::<f64>()
-        / held_out.len() as f64;
+    let (p, _) = against_fp32(&models, dir.path(), "multistyle26-u8");
     println!("uint8 activations + conv outputs vs FP32: PSNR {p:.1} dB");
     // Quantizing conv outputs (the inputs of instance norm) costs about 5 dB against the
     // int8 model above (30.4 vs 35.7 dB at 256x256 in `stylerd quantize --bench`); 21 dB

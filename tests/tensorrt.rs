@@ -7,6 +7,9 @@
 //! a GPU.
 #![cfg(feature = "tensorrt")]
 
+use std::sync::Arc;
+
+use cudarc::driver::CudaContext;
 use stylerd::config::{Backend, EngineConfig, Size};
 use stylerd::engine::tensorrt::frames::FrameIo;
 use stylerd::engine::tensorrt::kernels::{DeviceTensor, Geometry, Kernels};
@@ -52,16 +55,23 @@ fn output_tensor(g: &Geometry, range: ValueRange, seed: u64) -> ImageTensor {
     }
 }
 
-#[test]
-fn cuda_kernels_match_the_cpu_reference() {
-    let ctx = match cuda_context() {
-        Ok(c) => c,
+/// CUDA device 0, or `None` after printing why the test is skipped.
+fn cuda_or_skip() -> Option<Arc<CudaContext>> {
+    match cuda_context() {
+        Ok(c) => Some(c),
         Err(e) => {
             // `e` reads "no CUDA device: <why>".
             println!("skipped: {e}");
             eprintln!("skipped: {e}");
-            return;
+            None
         }
+    }
+}
+
+#[test]
+fn cuda_kernels_match_the_cpu_reference() {
+    let Some(ctx) = cuda_or_skip() else {
+        return;
     };
     println!(
         "CUDA device: {} (compute {:?})",
@@ -150,13 +160,8 @@ fn cuda_kernels_match_the_cpu_reference() {
 /// A discrete GPU maps host memory too (across the bus), so this runs on any CUDA device.
 #[test]
 fn frames_round_trip_staged_and_zero_copy() {
-    let ctx = match cuda_context() {
-        Ok(c) => c,
-        Err(e) => {
-            println!("skipped: {e}");
-            eprintln!("skipped: {e}");
-            return;
-        }
+    let Some(ctx) = cuda_or_skip() else {
+        return;
     };
     let stream = ctx.new_stream().unwrap();
     let kernels = Kernels::compile(&ctx).unwrap();
