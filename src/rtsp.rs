@@ -3,10 +3,13 @@
 //! Both run gst-rtsp-server on their own GLib main loop thread, bound to an address from
 //! the config (127.0.0.1 by default; port 0 picks a free port, for tests). The output
 //! server does not encode: the sink encodes once and hands H.264 access units to
-//! [`RtspOutput::push`], which feeds every connected client's `appsrc`. The test camera is
-//! a self-contained live pipeline (moving pattern, H.264). This module knows nothing about
-//! engines or frames.
+//! [`RtspOutput::push`], which feeds every connected client's `appsrc`. It serves at most
+//! `max_clients` connections at once: a DESCRIBE beyond that is answered "503 Service
+//! Unavailable", so a crowd of viewers cannot take an edge box's bandwidth and sockets. The
+//! test camera is a self-contained live pipeline (moving pattern, H.264). This module knows
+//! nothing about engines or frames.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -15,6 +18,7 @@ use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::gst_rtsp::RTSPStatusCode;
 use gstreamer_rtsp_server::prelude::*;
 use thiserror::Error;
 
@@ -45,11 +49,15 @@ impl ServerThread {
         port: u16,
         mount: &str,
         factory: rtsp::RTSPMediaFactory,
+        max_clients: Option<u32>,
     ) -> Result<Self, RtspError> {
         gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
         let server = rtsp::RTSPServer::new();
         server.set_address(address);
         server.set_service(&port.to_string());
+        if let Some(max) = max_clients {
+            limit_clients(&server, max);
+        }
         let bind = |message: String| RtspError::Bind {
             address: address.into(),
             port,
@@ -94,6 +102,30 @@ impl ServerThread {
     }
 }
 
+/// Counts open client connections and answers a DESCRIBE with 503 while more than `max`
+/// are open (the asking client included). Refused clients close their connection, which
+/// frees their place.
+fn limit_clients(server: &rtsp::RTSPServer, max: u32) {
+    let open = Arc::new(AtomicU32::new(0));
+    server.connect_client_connected(move |_, client| {
+        open.fetch_add(1, Ordering::SeqCst);
+        let closing = open.clone();
+        client.connect_closed(move |_| {
+            closing.fetch_sub(1, Ordering::SeqCst);
+        });
+        let counting = open.clone();
+        client.connect_pre_describe_request(move |_, _| {
+            let now = counting.load(Ordering::SeqCst);
+            if now > max {
+                tracing::warn!(open = now, max, "RTSP client refused: too many clients");
+                RTSPStatusCode::ServiceUnavailable
+            } else {
+                RTSPStatusCode::Ok
+            }
+        });
+    });
+}
+
 impl ServerThread {
     /// `rtsp://host:port/mount`, with IPv6 hosts in brackets.
     fn url(&self) -> String {
@@ -122,7 +154,13 @@ pub struct RtspOutput {
 }
 
 impl RtspOutput {
-    pub fn start(address: &str, port: u16, mount: &str) -> Result<Self, RtspError> {
+    /// Serves `mount` on `address:port` to at most `max_clients` connections at once.
+    pub fn start(
+        address: &str,
+        port: u16,
+        mount: &str,
+        max_clients: u32,
+    ) -> Result<Self, RtspError> {
         gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
         let factory = rtsp::RTSPMediaFactory::new();
         // One pipeline per client would re-encode nothing anyway; shared keeps it to one
@@ -144,7 +182,7 @@ impl RtspOutput {
                 list.lock().unwrap_or_else(|p| p.into_inner()).push(src);
             }
         });
-        let server = ServerThread::start(address, port, mount, factory)?;
+        let server = ServerThread::start(address, port, mount, factory, Some(max_clients))?;
         Ok(Self { server, clients })
     }
 
@@ -222,7 +260,7 @@ impl TestCamera {
             // A keyframe every half second: a reconnecting client gets a picture quickly.
             keyint = (spec.fps / 2).max(1),
         ));
-        let server = ServerThread::start(address, port, mount, factory)?;
+        let server = ServerThread::start(address, port, mount, factory, None)?;
         Ok(Self { server })
     }
 

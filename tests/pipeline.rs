@@ -185,6 +185,95 @@ fn rtsp_output_serves_stylized_frames() {
     assert!(report.processed >= 5);
 }
 
+/// An RTSP client that keeps its connection until dropped.
+struct Viewer(gstreamer::Pipeline);
+
+impl Viewer {
+    fn connect(url: &str) -> Self {
+        use gstreamer::prelude::*;
+        gstreamer::init().unwrap();
+        let p = gstreamer::parse::launch(&format!(
+            "rtspsrc location={url} latency=0 ! decodebin ! fakesink name=out sync=false"
+        ))
+        .unwrap()
+        .downcast::<gstreamer::Pipeline>()
+        .unwrap();
+        p.set_state(gstreamer::State::Playing).unwrap();
+        Self(p)
+    }
+
+    /// Ok once a decoded frame reached the sink, or the error the client got.
+    fn outcome(&self, timeout: Duration) -> Result<(), String> {
+        use gstreamer::prelude::*;
+        let bus = self.0.bus().unwrap();
+        let sink = self.0.by_name("out").unwrap();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(msg) = bus.timed_pop(gstreamer::ClockTime::from_mseconds(100))
+                && let gstreamer::MessageView::Error(e) = msg.view()
+            {
+                return Err(format!("{} ({:?})", e.error(), e.debug()));
+            }
+            let sample: Option<gstreamer::Sample> = sink.property("last-sample");
+            if sample.is_some() {
+                return Ok(());
+            }
+        }
+        Err("no frame and no error before the timeout".into())
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        use gstreamer::prelude::*;
+        let _ = self.0.set_state(gstreamer::State::Null);
+    }
+}
+
+#[test]
+fn rtsp_output_refuses_viewers_beyond_its_limit_and_frees_places() {
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/stylized");
+    let mut c = config("test://?pattern=smpte", vec![url.clone(), "null://".into()]);
+    c.output.rtsp_max_clients = 1;
+    let stop = RunOptions::default().stop;
+    let options = RunOptions {
+        stop: stop.clone(),
+        max_frames: Some(5000),
+        ..Default::default()
+    };
+    let runner = std::thread::spawn(move || daemon::run(&c, options));
+    std::thread::sleep(Duration::from_millis(800));
+
+    let first = Viewer::connect(&url);
+    assert_eq!(first.outcome(Duration::from_secs(20)), Ok(()));
+    let second = Viewer::connect(&url);
+    let refused = second.outcome(Duration::from_secs(10));
+    println!("second viewer: {refused:?}");
+    let text = refused.expect_err("a second viewer was served past rtsp-max-clients = 1");
+    assert!(
+        text.contains("503") || text.contains("Unavailable"),
+        "{text}"
+    );
+    drop(second);
+
+    // The first viewer leaves: its place is free again once the server has seen the
+    // connection close (retried for up to 5 s).
+    drop(first);
+    let mut third = Err(String::new());
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(500));
+        third = Viewer::connect(&url).outcome(Duration::from_secs(20));
+        if !matches!(&third, Err(e) if e.contains("503")) {
+            break;
+        }
+    }
+    assert_eq!(third, Ok(()));
+
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    runner.join().unwrap().unwrap();
+}
+
 #[test]
 fn kill_9_leaves_a_playable_recording() {
     let dir = tempfile::tempdir().unwrap();

@@ -212,6 +212,9 @@ pub struct OutputConfig {
     /// Seconds between periodic snapshots; 0 = only on request.
     #[serde(default)]
     pub snapshot_every_s: f64,
+    /// At most this many RTSP viewers at once; more are answered 503.
+    #[serde(default = "default_rtsp_max_clients")]
+    pub rtsp_max_clients: u32,
 }
 
 fn default_output_uris() -> Vec<String> {
@@ -228,6 +231,9 @@ fn default_fps() -> u32 {
 }
 fn default_segment_s() -> u32 {
     300
+}
+fn default_rtsp_max_clients() -> u32 {
+    8
 }
 
 impl Default for OutputConfig {
@@ -430,6 +436,9 @@ impl Config {
         if o.segment_s < 1 {
             return Err(bad("output.segment-s", "must be at least 1 second"));
         }
+        if !(1..=256).contains(&o.rtsp_max_clients) {
+            return Err(bad("output.rtsp-max-clients", "must be 1 to 256"));
+        }
         if !(0.0..=86_400.0).contains(&o.snapshot_every_s) {
             return Err(bad(
                 "output.snapshot-every-s",
@@ -526,6 +535,7 @@ mod tests {
             ("[output]\nuris = []", "at least one output"),
             ("[output]\nuris = [\"rtsp://h:99999/x\"]", "bad port"),
             ("[output]\nsnapshot-every-s = 5.0", "snapshot-dir"),
+            ("[output]\nrtsp-max-clients = 0", "rtsp-max-clients"),
             ("[engine]\nbackend = \"tensorrt\"", "plan"),
         ] {
             let e = parse(text).unwrap_err();

@@ -131,7 +131,12 @@ impl FrameSink {
             .map(Arc::new);
         let rtsp = match rtsp {
             Some((host, port, mount)) => {
-                let server = Arc::new(RtspOutput::start(&host, port, &mount)?);
+                let server = Arc::new(RtspOutput::start(
+                    &host,
+                    port,
+                    &mount,
+                    cfg.rtsp_max_clients,
+                )?);
                 tracing::info!(url = %server.url(), "RTSP output ready");
                 Some(server)
             }
