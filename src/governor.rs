@@ -4,9 +4,10 @@
 //! A ladder of rungs, from the configured size down (e.g. 640x360 -> 512x288 -> 384x216,
 //! then 384x216 stylizing every 2nd frame). Decisions use only samples taken since the
 //! last step (so a step is judged on its own effect), wait `settle` between steps, and go
-//! up only when the rung above is *predicted* (latency scaled by pixel count) to stay under
-//! 85 % of the budget for `hold` seconds — which keeps it from oscillating. Pure logic with
-//! the clock passed in; the frame loop applies the rung.
+//! up only when the rung above is *predicted* to stay under 85 % of the budget for `hold`
+//! seconds — which keeps it from oscillating. Latency is predicted by scaling with pixel
+//! count; power as the power now plus what the rung above cost over this one when the
+//! governor last stepped down from it, or by scaling with work when it never did. Pure logic with the clock passed in; the frame loop applies the rung.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -23,6 +24,9 @@ const HOLD: Duration = Duration::from_secs(5);
 const MIN_SAMPLES: usize = 8;
 /// Stepping up must be predicted to land under this share of the budget.
 const UP_MARGIN: f64 = 0.85;
+/// Power readings this soon after a step still show the rung that was left: a Jetson's
+/// INA3221 averages over its conversion time (`update_interval`, 1100 ms on JetPack 5).
+const POWER_LAG: Duration = Duration::from_millis(1500);
 
 /// One rung: the inference size and how often a frame is stylized (1 = every frame).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -93,6 +97,12 @@ pub struct Governor {
     safe_since: Option<Instant>,
     steps: u64,
     reason: String,
+    /// For each rung: how many watts more the rung above drew, measured the last time the
+    /// governor stepped down onto it (the rung above's power when leaving it, less this
+    /// rung's at its first judgement).
+    up_cost: Vec<Option<f64>>,
+    /// After a step down: the power of the rung just left, until this rung is measured.
+    left_power: Option<f64>,
 }
 
 impl Governor {
@@ -113,8 +123,11 @@ impl Governor {
             rungs
         };
         let level = pin.map_or(0, |p| p.min(rungs.len() - 1));
+        let up_cost = vec![None; rungs.len()];
         Self {
             rungs,
+            up_cost,
+            left_power: None,
             level,
             pinned: pin.is_some(),
             budget_ms,
@@ -147,7 +160,15 @@ impl Governor {
         }
     }
 
-    pub fn record_power(&mut self, watts: f64, now: Instant) {
+    /// A board power reading taken at `read_at`. Readings from before the last step, or
+    /// within [`POWER_LAG`] of it, are ignored: they describe the rung that was left (the
+    /// sensor averages over about a second, the monitor reads it once a second, and the
+    /// same reading is offered with every frame until the next).
+    pub fn record_power(&mut self, watts: f64, read_at: Instant) {
+        if read_at < self.last_change + POWER_LAG {
+            return;
+        }
+        let now = read_at;
         self.power.push_back((now, watts));
         while self
             .power
@@ -179,6 +200,10 @@ impl Governor {
         }
         let p95 = self.p95()?;
         let watts = self.mean_power();
+        if let (Some(left), Some(w)) = (self.left_power, watts) {
+            self.up_cost[self.level] = Some((left - w).max(0.0));
+            self.left_power = None;
+        }
         let over_latency = p95 > self.budget_ms;
         let over_power = watts.is_some_and(|w| w > self.budget_w);
         // Skipping frames saves power, not per-frame latency: latency alone never steps
@@ -205,8 +230,9 @@ impl Governor {
         }
         let (here, above) = (self.rungs[self.level], self.rungs[self.level - 1]);
         let predicted = p95 * above.pixels() / here.pixels();
-        // Stylizing every frame again costs power, not latency: need power headroom too.
-        let power_ok = watts.is_none_or(|w| w * (here.every as f64) < self.budget_w * UP_MARGIN);
+        // A larger rung draws more power as well: it needs headroom for that too.
+        let power_ok = watts
+            .is_none_or(|w| self.predicted_power_above(w, here, above) < self.budget_w * UP_MARGIN);
         if predicted < self.budget_ms * UP_MARGIN && power_ok {
             let since = *self.safe_since.get_or_insert(now);
             if now.duration_since(since) >= HOLD {
@@ -222,8 +248,20 @@ impl Governor {
         None
     }
 
+    /// The power the rung above would draw, from `w` drawn here now: `w` plus what the rung
+    /// above cost over this one when last measured (so a board that idles lower since may
+    /// go back up); never measured, all of `w` is taken as stylizing work and scaled by the
+    /// rungs' work (pixels per frame / every).
+    fn predicted_power_above(&self, w: f64, here: Rung, above: Rung) -> f64 {
+        match self.up_cost[self.level] {
+            Some(cost) => w + cost,
+            None => w * (above.pixels() * here.every as f64) / (here.pixels() * above.every as f64),
+        }
+    }
+
     fn step(&mut self, to: usize, reason: String, now: Instant) -> Step {
         let from = self.level;
+        self.left_power = if to > from { self.mean_power() } else { None };
         self.level = to;
         self.steps += 1;
         self.last_change = now;
@@ -322,6 +360,57 @@ mod tests {
             g.decide(now);
         }
         assert_eq!(g.level, 0, "back to full size from level {low}");
+    }
+
+    /// A board whose power is `idle` plus `w_per_work` times the stylizing work of the
+    /// current rung (megapixels per frame / every), with 20 ms latency everywhere (so only
+    /// power drives). `idle` may change at `change_at` seconds. Returns the level each
+    /// second.
+    fn simulate_power(
+        idle: f64,
+        w_per_work: f64,
+        change_at: Option<(u64, f64)>,
+        seconds: u64,
+    ) -> Vec<usize> {
+        let t0 = Instant::now();
+        let mut g = Governor::new(ladder(), 1000.0, 15.0, None, t0);
+        let mut levels = Vec::new();
+        for tick in 0..seconds * 10 {
+            let now = t0 + Duration::from_millis(tick * 100);
+            let idle = match change_at {
+                Some((at, new)) if tick >= at * 10 => new,
+                _ => idle,
+            };
+            let r = g.rung();
+            let work = r.pixels() / 1e6 / r.every as f64;
+            g.record_latency(20.0, now);
+            g.record_power(idle + w_per_work * work, now);
+            g.decide(now);
+            if tick % 10 == 0 {
+                levels.push(g.level);
+            }
+        }
+        levels
+    }
+
+    #[test]
+    fn power_steps_down_to_the_first_rung_under_budget_and_stays() {
+        // 8 W idle + 50 W/Mpix: 640x360 19.5 W, 512x288 15.4 W, 384x216 12.1 W, skip 10.1 W.
+        let levels = simulate_power(8.0, 50.0, None, 120);
+        let changes = levels.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(*levels.last().unwrap(), 2, "{levels:?}");
+        assert_eq!(changes, 2, "oscillating: {levels:?}");
+    }
+
+    #[test]
+    fn power_headroom_later_brings_it_back_up_one_rung() {
+        // After 60 s the board idles 3.5 W lower: 512x288 is then 11.9 W (< 85 % of 15 W),
+        // 640x360 16.0 W (over): one step up, and no further.
+        let levels = simulate_power(8.0, 50.0, Some((60, 4.5)), 180);
+        assert_eq!(levels[55], 2, "{levels:?}");
+        assert_eq!(*levels.last().unwrap(), 1, "{levels:?}");
+        let changes = levels.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(changes, 3, "{levels:?}");
     }
 
     #[test]

@@ -96,3 +96,100 @@ fn governor_meets_the_budget_without_oscillating() {
         "p95 {p95:.1} ms over the {budget:.1} ms budget at the end"
     );
 }
+
+/// The power path end to end: the daemon reads a JetPack 5 Xavier INA3221 hwmon tree
+/// (tests/data/sysfs/jetpack5-xavier, copied) whose GPU rail a "board" thread rewrites from
+/// the governor level the daemon reports, like a real board drawing less at smaller sizes:
+/// 19.5 W at full size, 15.4 W at 80 %, 12.1 W at 60 %, 10.1 W when skipping frames. With a
+/// 15 W budget the governor must settle on the 60 % rung and stay there: a step up would be
+/// predicted (from what 80 % cost before) at 15.4 W, over 85 % of the budget.
+#[test]
+fn governor_follows_board_power_read_from_sysfs() {
+    let sysfs = tempfile::tempdir().unwrap();
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root().join("tests/data/sysfs/jetpack5-xavier/."))
+        .arg(sysfs.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let chip = sysfs
+        .path()
+        .join("bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon2");
+    let gpu_mv: f64 = 19168.0;
+    // CPU, SOC, CV, VDDRQ and SYS5V as the fixture has them: 8.277 W.
+    let others: f64 = 19.160 * 0.152 + 19.152 * 0.128 + 19.160 * 0.048 + 4.984 * 0.400;
+    let board_w: [f64; 4] = [19.5, 15.4, 12.1, 10.1];
+    let set_level = |level: usize| {
+        let gpu_w = board_w[level.min(3)] - others;
+        let ma = (gpu_w * 1e6 / gpu_mv).round() as u64;
+        std::fs::write(chip.join("curr1_input"), format!("{ma}\n")).unwrap();
+    };
+    set_level(0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = dir.path().join("t.jsonl");
+    let mut c = config(None, 10_000.0);
+    c.engine = engine_config(Size {
+        width: 320,
+        height: 180,
+    });
+    c.monitor.sysfs_root = sysfs.path().into();
+    c.monitor.budget_power_w = 15.0;
+    let socket = dir.path().join("s.sock");
+    c.control.socket = Some(socket.clone());
+    let options = RunOptions {
+        max_frames: Some(100_000),
+        timeline: Some(timeline.clone()),
+        serve_socket: true,
+        ..Default::default()
+    };
+    let stop = options.stop.clone();
+    let run = std::thread::spawn(move || daemon::run(&c, options));
+
+    // The board: follows the level the status socket reports (published twice a second),
+    // five times a second.
+    wait_for(
+        || socket.exists(),
+        Duration::from_secs(20),
+        "the status socket",
+    );
+    let mut client = Client::connect(&socket);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(45) {
+        std::thread::sleep(Duration::from_millis(200));
+        let status = client.ask(serde_json::json!({"cmd": "status"}));
+        if let Some(level) = status["governor"]["level"].as_u64() {
+            set_level(level as usize);
+        }
+    }
+    drop(client);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.join().unwrap().unwrap();
+
+    let samples: Vec<Value> = std::fs::read_to_string(&timeline)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let levels: Vec<u64> = samples
+        .iter()
+        .filter_map(|v| v["governor"]["level"].as_u64())
+        .collect();
+    let last = samples.last().unwrap();
+    eprintln!(
+        "governor level each second: {levels:?}; final power {} W, reason {}",
+        last["power"]["total_w"], last["governor"]["reason"]
+    );
+    assert_eq!(last["power"]["source"], "ina3221-hwmon");
+    assert_eq!(last["governor"]["level"], 2, "{levels:?}");
+    assert_eq!(last["governor"]["steps"], 2, "oscillating: {levels:?}");
+    assert!(
+        last["governor"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("W > 15 W"),
+        "{}",
+        last["governor"]["reason"]
+    );
+}

@@ -484,8 +484,8 @@ impl FrameLoop {
     fn govern(&mut self, glass_to_glass: Duration, now: Instant) {
         self.governor
             .record_latency(glass_to_glass.as_secs_f64() * 1000.0, now);
-        if let Some(w) = self.cx.shared.state().power_w {
-            self.governor.record_power(w, now);
+        if let Some((w, read_at)) = self.cx.shared.state().power_w {
+            self.governor.record_power(w, read_at);
         }
         if let Some(step) = self.governor.decide(now) {
             let r = self.governor.rung();

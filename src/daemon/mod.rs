@@ -91,8 +91,9 @@ pub struct LoopState {
     pub governor: Option<crate::governor::GovernorStatus>,
     /// Set when the engine was swapped (arbitrary style, or back).
     pub engine: Option<crate::engine::EngineInfo>,
-    /// Latest board power, for the governor (written by the monitor thread).
-    pub power_w: Option<f64>,
+    /// Latest board power and when it was read, for the governor (written by the monitor
+    /// thread).
+    pub power_w: Option<(f64, std::time::Instant)>,
 }
 
 /// What the frame and monitor threads share.

@@ -159,7 +159,7 @@ impl Observer {
                 {
                     change.log();
                 }
-                let watts = reading.as_ref().ok().map(|s| s.total_w);
+                let watts = reading.as_ref().ok().map(|s| (s.total_w, now));
                 self.shared.update(|s| s.power_w = watts);
                 PowerStatus::from_reading(src.kind(), &reading)
             }
