@@ -115,8 +115,10 @@ engines/%.onnx: $(WHEELS)/$(STL_WHEEL)
 
 ## --- build, run, test -------------------------------------------------------------
 
+# FEATURES=tensorrt on the Jetson builds the TensorRT engine too.
+FEATURES ?=
 build: apt
-	$(CARGO) build --release --bin stylerd
+	$(CARGO) build --release --bin stylerd $(if $(FEATURES),--features $(FEATURES))
 
 run: deps models build
 	@mkdir -p out
