@@ -39,6 +39,15 @@ fn p95_at(level: usize) -> f64 {
         .p95
 }
 
+/// The daemon's timeline: one status document per second.
+fn read_timeline(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn governor_meets_the_budget_without_oscillating() {
     let full = p95_at(0);
@@ -64,11 +73,7 @@ fn governor_meets_the_budget_without_oscillating() {
     std::thread::sleep(Duration::from_secs(30));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     run.join().unwrap().unwrap();
-    let samples: Vec<Value> = std::fs::read_to_string(&timeline)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let samples = read_timeline(&timeline);
     let level = |v: &Value| v["governor"]["level"].as_u64().unwrap();
     let levels: Vec<u64> = samples.iter().map(level).collect();
     eprintln!("governor level each second: {levels:?}");
@@ -167,11 +172,7 @@ fn governor_follows_board_power_read_from_sysfs() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     run.join().unwrap().unwrap();
 
-    let samples: Vec<Value> = std::fs::read_to_string(&timeline)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let samples = read_timeline(&timeline);
     let levels: Vec<u64> = samples
         .iter()
         .filter_map(|v| v["governor"]["level"].as_u64())

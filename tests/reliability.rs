@@ -5,52 +5,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{Value, json};
 
 /// Longest allowed gap between the camera being back and stylized frames flowing again.
 const RECOVERY: Duration = Duration::from_secs(3);
-
-pub struct Daemon {
-    _proc: Proc,
-    pub socket: PathBuf,
-    pub dir: tempfile::TempDir,
-}
-
-/// Starts the daemon on `rtsp://127.0.0.1:port/camera`, recording into a temp folder.
-pub fn daemon(port: u16) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("s.sock");
-    let source = format!("rtsp://127.0.0.1:{port}/camera");
-    let output = format!("file://{}", dir.path().join("rec.mkv").display());
-    let args = [
-        "--config",
-        "/dev/null",
-        "--size",
-        "160x96",
-        "--source",
-        &source,
-        "--output",
-        &output,
-    ];
-    let proc = spawn_daemon(&args, &socket, &[]);
-    Daemon {
-        _proc: proc,
-        socket,
-        dir,
-    }
-}
-
-fn status(socket: &Path) -> Value {
-    Client::connect(socket).ask(json!({"cmd": "status"}))
-}
-
-fn processed(socket: &Path) -> u64 {
-    status(socket)["frames"]["processed"].as_u64().unwrap()
-}
 
 /// Time from now until at least 3 new stylized frames arrived (panics after 15 s).
 fn time_to_frames(socket: &Path) -> Duration {
@@ -80,7 +41,7 @@ fn wait_lost(socket: &Path) {
 fn camera_killed_and_restarted_five_times_and_started_late() {
     let port = free_port();
     // The daemon starts before its camera exists.
-    let d = daemon(port);
+    let d = camera_daemon(port, "rec.mkv");
     std::thread::sleep(Duration::from_millis(1500));
     let s = status(&d.socket);
     assert_eq!(s["state"], "reconnecting", "{s}");
@@ -124,7 +85,7 @@ fn camera_killed_and_restarted_five_times_and_started_late() {
 fn frozen_camera_is_detected_and_recovered_after_resume_or_replacement() {
     let port = free_port();
     let cam = camera(port, "smpte");
-    let d = daemon(port);
+    let d = camera_daemon(port, "rec.mkv");
     time_to_frames(&d.socket);
     // Freeze: no EOS, no error, just silence; the daemon notices within its 3 s timeout.
     cam.signal(libc::SIGSTOP);

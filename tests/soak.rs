@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 
 /// Growth allowed between the first sample (after warm-up) and the last.
 const RSS_GROWTH_MB: f64 = 40.0;
@@ -31,12 +29,6 @@ fn fds(pid: u32) -> i64 {
         .count() as i64
 }
 
-fn processed(socket: &Path) -> u64 {
-    Client::connect(socket).ask(json!({"cmd": "status"}))["frames"]["processed"]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn soak_camera_restarts_without_leaks() {
     let secs: u64 = std::env::var("SOAK_SECS")
@@ -44,23 +36,10 @@ fn soak_camera_restarts_without_leaks() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(120);
     let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("s.sock");
     let mut cam = camera(port, "ball");
-    let source = format!("rtsp://127.0.0.1:{port}/camera");
-    let output = format!("file://{}", dir.path().join("soak.mkv").display());
-    let args = [
-        "--config",
-        "/dev/null",
-        "--size",
-        "160x96",
-        "--source",
-        &source,
-        "--output",
-        &output,
-    ];
-    let mut daemon = spawn_daemon(&args, &socket, &[]);
-    let pid = daemon.0.id();
+    let mut daemon = camera_daemon(port, "soak.mkv");
+    let socket = daemon.socket.clone();
+    let pid = daemon.proc.0.id();
     std::thread::sleep(Duration::from_secs(8));
     let (rss0, fd0) = (rss_mb(pid), fds(pid));
     let started = Instant::now();
@@ -88,13 +67,15 @@ fn soak_camera_restarts_without_leaks() {
         std::thread::sleep(Duration::from_secs(2));
         cam = camera(port, "ball");
         restarts += 1;
-        assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
+        assert!(
+            daemon.proc.0.try_wait().unwrap().is_none(),
+            "the daemon exited"
+        );
     }
     // Let the last reconnect settle before the final sample.
     std::thread::sleep(Duration::from_secs(4));
     let (rss1, fd1) = (rss_mb(pid), fds(pid));
-    let reconnects =
-        Client::connect(&socket).ask(json!({"cmd": "status"}))["source"]["reconnects"].clone();
+    let reconnects = status(&socket)["source"]["reconnects"].clone();
     eprintln!(
         "soak {secs} s: {restarts} camera restarts, {reconnects} reconnects, {frames_total} frames in {windows} windows, \
          RSS {rss0:.1} -> {rss1:.1} MB (max {rss_max:.1}), fds {fd0} -> {fd1}"

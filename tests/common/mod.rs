@@ -275,6 +275,44 @@ pub fn spawn_daemon(args: &[&str], socket: &Path, env: &[(&str, &str)]) -> Proc 
     daemon
 }
 
+/// A daemon (child process) reading `rtsp://127.0.0.1:PORT/camera` at 160x96 and recording
+/// into its own temp folder, with a status socket there.
+pub struct CameraDaemon {
+    pub proc: Proc,
+    pub socket: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a [`CameraDaemon`] recording to `<dir>/<recording>` (`rec.mkv`, ...).
+pub fn camera_daemon(port: u16, recording: &str) -> CameraDaemon {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("s.sock");
+    let source = format!("rtsp://127.0.0.1:{port}/camera");
+    let output = format!("file://{}", dir.path().join(recording).display());
+    let args = [
+        "--config",
+        "/dev/null",
+        "--size",
+        "160x96",
+        "--source",
+        &source,
+        "--output",
+        &output,
+    ];
+    let proc = spawn_daemon(&args, &socket, &[]);
+    CameraDaemon { proc, socket, dir }
+}
+
+/// The daemon's status document, on a fresh connection.
+pub fn status(socket: &Path) -> Value {
+    Client::connect(socket).ask(serde_json::json!({"cmd": "status"}))
+}
+
+/// Stylized frames processed so far.
+pub fn processed(socket: &Path) -> u64 {
+    status(socket)["frames"]["processed"].as_u64().unwrap()
+}
+
 /// Mean absolute difference of two equally long byte buffers, 0..255.
 pub fn mean_abs_diff_bytes(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
