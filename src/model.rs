@@ -225,11 +225,7 @@ impl Manifest {
             }
             hasher.update(&buf[..n]);
         }
-        let actual: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let actual = hex(&hasher.finalize());
         if !actual.eq_ignore_ascii_case(&self.sha256) {
             return Err(ModelError::Checksum {
                 path,
@@ -280,6 +276,16 @@ impl Manifest {
             )),
         }
     }
+}
+
+/// Lower-case hexadecimal, as manifests write digests.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The sha256 of `bytes` as a manifest's `sha256` field holds it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use stylerd::engine::plan::{PlanInfo, TrtVersion};
+use stylerd::model::sha256_hex;
 
 struct Build {
     code: i32,
@@ -66,15 +67,6 @@ fn build_trt(out: &Path, args: &[&str], env: &[(&str, &str)]) -> Build {
     }
 }
 
-fn sha256(path: &Path) -> String {
-    let o = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn fp16_plan_is_named_and_labelled_for_this_tensorrt_and_gpu() {
     let out = tempfile::tempdir().unwrap();
@@ -106,7 +98,8 @@ fn fp16_plan_is_named_and_labelled_for_this_tensorrt_and_gpu() {
     assert_eq!(info.compute_capability.as_deref(), Some("7.2"));
     assert_eq!(info.precision.as_deref(), Some("fp16"));
     let sidecar = fs::read_to_string(plan.with_extension("plan.toml")).unwrap();
-    let onnx_sha = sha256(&common::root().join("engines/multistyle26.onnx"));
+    let onnx = fs::read(common::root().join("engines/multistyle26.onnx")).unwrap();
+    let onnx_sha = sha256_hex(&onnx);
     assert!(
         sidecar.contains(&format!("onnx-sha256 = \"{onnx_sha}\"")),
         "{sidecar}"

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
+use stylerd::model::sha256_hex;
 
 /// A generated test picture with gradients, edges and an odd size (exercises padding).
 fn write_test_image(path: &Path) {
@@ -112,14 +113,6 @@ fn models_dir(edit: impl Fn(String) -> String, file_bytes: Option<&[u8]>) -> tem
         fs::write(dir.path().join("multistyle26.onnx"), bytes).unwrap();
     }
     dir
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]

@@ -24,7 +24,6 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use self::calibrate::{Histogram, Method};
@@ -183,10 +182,7 @@ pub fn quantize(opts: &Options, frames: &[RgbImage]) -> Result<Report, QuantizeE
         .write_to_bytes()
         .map_err(|e| QuantizeError::Model(e.to_string()))?;
     write(&opts.out, &out_bytes)?;
-    let sha256: String = Sha256::digest(&out_bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = crate::model::sha256_hex(&out_bytes);
     let name = opts
         .out
         .file_stem()
