@@ -7,7 +7,8 @@
 //! up only when the rung above is *predicted* to stay under 85 % of the budget for `hold`
 //! seconds — which keeps it from oscillating. Latency is predicted by scaling with pixel
 //! count; power as the power now plus what the rung above cost over this one when the
-//! governor last stepped down from it, or by scaling with work when it never did. Pure logic with the clock passed in; the frame loop applies the rung.
+//! governor last stepped down from it, or by scaling with work when it never did. Pure
+//! logic with the clock passed in; the frame loop applies the rung.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -168,12 +169,11 @@ impl Governor {
         if read_at < self.last_change + POWER_LAG {
             return;
         }
-        let now = read_at;
-        self.power.push_back((now, watts));
+        self.power.push_back((read_at, watts));
         while self
             .power
             .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > SETTLE * 2)
+            .is_some_and(|(t, _)| read_at.duration_since(*t) > SETTLE * 2)
         {
             self.power.pop_front();
         }

@@ -136,7 +136,8 @@ impl TensorRtEngine {
         let ours = shim::library_version().ok_or(TensorRtError::NotBuilt)?;
         let ctx = cuda_context()?;
         let device = ctx.name()?;
-        PlanInfo::for_plan(&path).check(&path, ours, &device, ctx.compute_capability()?)?;
+        let label = PlanInfo::for_plan(&path);
+        label.check(&path, ours, &device, ctx.compute_capability()?)?;
         let bytes = fs::read(&path).map_err(|source| TensorRtError::Read {
             path: path.clone(),
             source,
@@ -220,9 +221,7 @@ impl TensorRtEngine {
             (true, _) | (_, DataType::Half) => "fp16",
             _ => "fp32-io",
         };
-        let precision = PlanInfo::for_plan(&path)
-            .precision
-            .unwrap_or_else(|| precision.to_string());
+        let precision = label.precision.unwrap_or_else(|| precision.to_string());
         let styles = manifest.style_names();
         Ok(Self {
             info: EngineInfo {
