@@ -51,11 +51,17 @@ echo "1. g++ -Werror on the shim against TensorRT $TRT_VERSION headers"
 g++ -std=c++14 -Wall -Wextra -Werror -fsyntax-only -isystem "$TENSORRT_ROOT/include" \
     -isystem "$CUDA_ROOT/include" src/engine/tensorrt/shim.cpp
 
+# cargo clippy --features tensorrt with extra ARGS; fails unless build.rs built the shim.
+clippy_with_shim() {
+    local out
+    out=$(cargo clippy --features tensorrt --message-format short "$@" -- -D warnings 2>&1) \
+        || { echo "$out" >&2; die "clippy $* failed"; }
+    ! grep -q "shim is not built" <<< "$out" || { echo "$out" >&2; die "build.rs did not build the shim ($*)"; }
+}
+
 echo "2. cargo clippy --features tensorrt with the shim compiled in"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-trtcheck}
-out=$(cargo clippy --all-targets --features tensorrt --message-format short -- -D warnings 2>&1) \
-    || { echo "$out" >&2; die "clippy failed"; }
-! grep -q "shim is not built" <<< "$out" || { echo "$out" >&2; die "build.rs did not build the shim"; }
+clippy_with_shim --all-targets
 
 echo "3. FFI symbols"
 OBJ=$(ls -t "$CARGO_TARGET_DIR"/debug/build/stylerd-*/out/*shim.o | head -1)
@@ -74,9 +80,7 @@ ARM=skipped
 if [ ! -f "$SYSROOT/.done" ] || ! command -v aarch64-linux-gnu-g++ >/dev/null; then
     echo "   skipped: run make cross first and apt-get install g++-aarch64-linux-gnu"
 else
-    out=$(. cross/env.sh && cargo clippy --target aarch64-unknown-linux-gnu --features tensorrt \
-        --message-format short -- -D warnings 2>&1) || { echo "$out" >&2; die "aarch64 clippy failed"; }
-    ! grep -q "shim is not built" <<< "$out" || { echo "$out" >&2; die "aarch64: build.rs did not build the shim"; }
+    (. cross/env.sh && clippy_with_shim --target aarch64-unknown-linux-gnu)
     OBJ=$(ls -t "$CARGO_TARGET_DIR"/aarch64-unknown-linux-gnu/debug/build/stylerd-*/out/*shim.o | head -1)
     file "$OBJ" | grep -q "ARM aarch64" || die "$OBJ is not an aarch64 object"
     ARM=ok
