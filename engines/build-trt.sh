@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds a TensorRT engine (.plan) from an ONNX model, on the Jetson itself: plans only run
-# on the TensorRT version and GPU that built them (DESIGN.md), so the file name carries both,
+# on the TensorRT version and GPU that built them (docs/design.md), so the file name carries both,
 # e.g. engines/multistyle26.640x360.fp16.trt8.5.2.xavier.plan, and a side-car .plan.toml
 # records them for the daemon's check (src/engine/tensorrt/mod.rs, PlanInfo).
 #

@@ -27,6 +27,8 @@ pub struct BusError {
     pub element: String,
     pub message: String,
     pub debug: Option<String>,
+    /// The element ran out of space (`GST_RESOURCE_ERROR_NO_SPACE_LEFT`, from ENOSPC).
+    pub no_space: bool,
 }
 
 impl BusError {
@@ -68,6 +70,7 @@ impl BusError {
                 .unwrap_or_else(|| "pipeline".into()),
             message: err.error().to_string(),
             debug: err.debug().map(|d| d.to_string()),
+            no_space: err.error().matches(gst::ResourceError::NoSpaceLeft),
         }
     }
 }

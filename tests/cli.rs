@@ -360,7 +360,7 @@ fn the_trained_slim_model_runs_in_the_daemon() {
         "slim-style19 output is not stylized"
     );
     // And in the live daemon, on a test source.
-    let (code, _, err) = stylerd(
+    let (code, report, err) = stylerd(
         &[
             "run",
             "--config",
@@ -374,10 +374,18 @@ fn the_trained_slim_model_runs_in_the_daemon() {
             "null://",
             "--socket",
             dir.path().join("s").to_str().unwrap(),
+            "--report",
         ],
         &root(),
     );
     assert_eq!(code, 0, "{err}");
+    // The daemon exits 0 even when every frame fails: the report says what happened.
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        report["processed"], 5,
+        "every frame of the source: {report}"
+    );
+    assert_eq!(report["engine_errors"], 0, "{report}");
 }
 
 #[test]

@@ -48,17 +48,28 @@ fn read_timeline(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// The two tests here each load both cores for 30-45 s; run together, each would time the
+/// other's load. They take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn governor_meets_the_budget_without_oscillating() {
-    let full = p95_at(0);
-    let low = p95_at(2);
-    eprintln!("calibration: full size p95 {full:.1} ms, rung 2 p95 {low:.1} ms");
-    assert!(low < full, "a smaller rung must be faster");
-    // Just above what rung 2 (60 % of each side) achieves, well under the full size.
-    let budget = 1.5 * low;
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let p95: Vec<f64> = (0..3).map(p95_at).collect();
+    eprintln!(
+        "calibration p95: full {:.1} ms, 80 % {:.1} ms, 60 % {:.1} ms",
+        p95[0], p95[1], p95[2]
+    );
+    // A budget halfway (geometrically) between the 80 % and 60 % rungs: the 60 % rung is
+    // the first one under it.
+    let budget = (p95[1] * p95[2]).sqrt();
+    // The rungs must sit at least 10 % either side of it, or this machine cannot tell them
+    // apart (pixels alone put them 1.78x apart, so 1.33x either side of the budget).
     assert!(
-        full > budget,
-        "full size ({full:.1} ms) is already within {budget:.1} ms: nothing to govern"
+        p95[1] > 1.1 * budget && p95[2] < budget / 1.1,
+        "rungs 1 and 2 too close to govern between ({:.1} vs {:.1} ms)",
+        p95[1],
+        p95[2]
     );
     let dir = tempfile::tempdir().unwrap();
     let timeline = dir.path().join("t.jsonl");
@@ -77,25 +88,33 @@ fn governor_meets_the_budget_without_oscillating() {
     let level = |v: &Value| v["governor"]["level"].as_u64().unwrap();
     let levels: Vec<u64> = samples.iter().map(level).collect();
     eprintln!("governor level each second: {levels:?}");
-    let first_down = samples
+    let settled = samples
         .iter()
-        .find(|v| level(v) >= 1)
-        .expect("the governor never stepped down");
-    let t_down = first_down["t"].as_f64().unwrap();
+        .find(|v| level(v) == 2)
+        .expect("the governor never reached the 60 % rung");
+    let t_settled = settled["t"].as_f64().unwrap();
     let last = samples.last().unwrap();
     let steps = last["governor"]["steps"].as_u64().unwrap();
     let p95 = last["latency_ms"]["glass_to_glass"]["p95"]
         .as_f64()
         .unwrap();
     eprintln!(
-        "budget {budget:.1} ms: first step down at {t_down:.1} s, final level {}, {steps} steps, \
+        "budget {budget:.1} ms: on the 60 % rung at {t_settled:.1} s, {steps} steps, \
          final 10 s window p95 {p95:.1} ms ({})",
-        level(last),
         last["governor"]["reason"]
     );
-    assert!(t_down < 15.0, "first step down only at {t_down:.1} s");
-    assert!(steps <= 3, "{steps} steps in 30 s: oscillating");
-    assert!(level(last) >= 1);
+    // README: settles on the first rung under budget within 15 s, in exactly 2 steps
+    // (full -> 80 % -> 60 %), and holds it for the rest of the 30 s.
+    assert!(
+        t_settled < 15.0,
+        "on the 60 % rung only at {t_settled:.1} s"
+    );
+    assert_eq!(steps, 2, "{levels:?}");
+    assert!(
+        levels.windows(2).all(|w| w[0] <= w[1]) && levels.iter().all(|&l| l <= 2),
+        "stepped back up or past the first rung under budget: {levels:?}"
+    );
+    assert_eq!(level(last), 2, "{levels:?}");
     assert!(
         p95 <= budget,
         "p95 {p95:.1} ms over the {budget:.1} ms budget at the end"
@@ -110,6 +129,7 @@ fn governor_meets_the_budget_without_oscillating() {
 /// predicted (from what 80 % cost before) at 15.4 W, over 85 % of the budget.
 #[test]
 fn governor_follows_board_power_read_from_sysfs() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let sysfs = tempfile::tempdir().unwrap();
     let copied = std::process::Command::new("cp")
         .arg("-r")

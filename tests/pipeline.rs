@@ -67,6 +67,7 @@ fn rtsp_camera_to_file_is_stylized_and_matches_the_engine() {
     let last = frames.last().unwrap();
     let vs_input = mean_abs_diff(last, &input);
     let vs_engine = psnr(last, &expected);
+    eprintln!("recorded vs direct engine: PSNR {vs_engine:.1} dB, vs input {vs_input:.1}");
     // Stylized: far from the camera picture, and the same picture as the engine's own
     // output up to two H.264 round trips (camera and recording), which the style network
     // amplifies; exactness is checked without the camera below.
@@ -74,9 +75,13 @@ fn rtsp_camera_to_file_is_stylized_and_matches_the_engine() {
         vs_input > 40.0,
         "output too close to the input: mean abs diff {vs_input:.1}"
     );
+    // Measured 18.9 dB; what the bound must tell apart is the same style against another
+    // one, which is checked directly: the engine's style 0 is nearer than its style 1 by 3 dB.
+    let vs_other = psnr(last, &stylize_direct(&input, "1"));
+    eprintln!("recorded vs direct engine with style 1: PSNR {vs_other:.1} dB");
     assert!(
-        vs_engine > 16.0,
-        "output differs from the direct engine run: PSNR {vs_engine:.1} dB"
+        vs_engine > 17.5 && vs_engine > vs_other + 3.0,
+        "output differs from the direct engine run: PSNR {vs_engine:.1} dB (other style {vs_other:.1})"
     );
 }
 
@@ -164,7 +169,7 @@ fn rtsp_output_serves_stylized_frames() {
         ..Default::default()
     };
     let runner = std::thread::spawn(move || daemon::run(&c, options));
-    std::thread::sleep(Duration::from_millis(800));
+    wait_port(port);
     let frames = collect_frames(
         &format!(
             "rtspsrc location=rtsp://127.0.0.1:{port}/stylized latency=0 ! decodebin ! videoconvert ! \
@@ -185,51 +190,6 @@ fn rtsp_output_serves_stylized_frames() {
     assert!(report.processed >= 5);
 }
 
-/// An RTSP client that keeps its connection until dropped.
-struct Viewer(gstreamer::Pipeline);
-
-impl Viewer {
-    fn connect(url: &str) -> Self {
-        use gstreamer::prelude::*;
-        gstreamer::init().unwrap();
-        let p = gstreamer::parse::launch(&format!(
-            "rtspsrc location={url} latency=0 ! decodebin ! fakesink name=out sync=false"
-        ))
-        .unwrap()
-        .downcast::<gstreamer::Pipeline>()
-        .unwrap();
-        p.set_state(gstreamer::State::Playing).unwrap();
-        Self(p)
-    }
-
-    /// Ok once a decoded frame reached the sink, or the error the client got.
-    fn outcome(&self, timeout: Duration) -> Result<(), String> {
-        use gstreamer::prelude::*;
-        let bus = self.0.bus().unwrap();
-        let sink = self.0.by_name("out").unwrap();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(msg) = bus.timed_pop(gstreamer::ClockTime::from_mseconds(100))
-                && let gstreamer::MessageView::Error(e) = msg.view()
-            {
-                return Err(format!("{} ({:?})", e.error(), e.debug()));
-            }
-            let sample: Option<gstreamer::Sample> = sink.property("last-sample");
-            if sample.is_some() {
-                return Ok(());
-            }
-        }
-        Err("no frame and no error before the timeout".into())
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        use gstreamer::prelude::*;
-        let _ = self.0.set_state(gstreamer::State::Null);
-    }
-}
-
 #[test]
 fn rtsp_output_refuses_viewers_beyond_its_limit_and_frees_places() {
     let port = free_port();
@@ -243,10 +203,21 @@ fn rtsp_output_refuses_viewers_beyond_its_limit_and_frees_places() {
         ..Default::default()
     };
     let runner = std::thread::spawn(move || daemon::run(&c, options));
-    std::thread::sleep(Duration::from_millis(800));
 
-    let first = Viewer::connect(&url);
-    assert_eq!(first.outcome(Duration::from_secs(20)), Ok(()));
+    // The first viewer: retried until the server listens (a refused TCP connection takes
+    // no place).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let v = Viewer::connect(&url);
+        match v.outcome(Duration::from_secs(20)) {
+            Ok(()) => break v,
+            Err(e) if Instant::now() < deadline && e.contains("Could not open resource") => {
+                drop(v);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("first viewer: {e}"),
+        }
+    };
     let second = Viewer::connect(&url);
     let refused = second.outcome(Duration::from_secs(10));
     println!("second viewer: {refused:?}");

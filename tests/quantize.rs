@@ -2,7 +2,7 @@
 //! write the QDQ model and its manifest, load that model through our own engine
 //! (`engine::open`, sha256 checked) and compare its output with FP32 on held-out frames.
 //!
-//! Needs `make models` and `make deps` (ONNX Runtime); says `skipped:` otherwise.
+//! Needs `make models` and `make deps` (ONNX Runtime); recorded as skipped otherwise.
 
 use std::path::{Path, PathBuf};
 
@@ -20,33 +20,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Photos from `make deps` when present, else generated pictures with edges and gradients.
-fn frames(size: Size, skip: usize, count: usize) -> Vec<RgbImage> {
-    let photos = root().join(".deps/train-data");
-    if photos.is_dir()
-        && let Ok(f) = quantize::frames_from_dir(&photos, size, skip, count)
-    {
-        return f;
-    }
-    (skip..skip + count)
-        .map(|k| {
-            let (w, h) = (size.width, size.height);
-            let data = (0..w * h)
-                .flat_map(|i| {
-                    let (x, y) = (i % w, i / w);
-                    let r = ((x * 255 / w) as usize + k * 31) % 256;
-                    let g = if (x / 12 + y / 12 + k as u32).is_multiple_of(2) {
-                        40
-                    } else {
-                        210
-                    };
-                    let b = (y * 255 / h) as u8;
-                    [r as u8, g, b]
-                })
-                .collect();
-            RgbImage::new(w, h, data).unwrap()
-        })
-        .collect()
+/// Calibration and held-out photos: disjoint folders of the photo pool that `make test`
+/// fetches (`make trainer-photos`, trainer/photos.tsv).
+fn photo_dir(split: &str) -> PathBuf {
+    root().join(".deps/photos").join(split)
+}
+
+/// `count` frames from one picture each of `split`'s folder.
+fn frames(split: &str, count: usize) -> Vec<RgbImage> {
+    quantize::frames_from_dir(&photo_dir(split), SIZE, 0, count).unwrap()
 }
 
 /// The size the tests calibrate and compare at.
@@ -59,17 +41,30 @@ const SIZE: Size = Size {
 fn models_or_skip() -> Option<PathBuf> {
     let models = root().join("engines");
     if !models.join("multistyle26.onnx").is_file() {
-        println!("skipped: engines/multistyle26.onnx missing (make models)");
+        stylerd_testkit::skip(
+            stylerd_testkit::Kind::Setup,
+            "engines/multistyle26.onnx missing (make models)",
+        );
+        return None;
+    }
+    if !photo_dir("calib").is_dir() || !photo_dir("eval").is_dir() {
+        stylerd_testkit::skip(
+            stylerd_testkit::Kind::Setup,
+            ".deps/photos missing (make trainer-photos)",
+        );
         return None;
     }
     if stylerd::engine::onnx::locate_library(None).is_err() {
-        println!("skipped: ONNX Runtime library missing (make deps)");
+        stylerd_testkit::skip(
+            stylerd_testkit::Kind::Setup,
+            "ONNX Runtime library missing (make deps)",
+        );
         return None;
     }
     Some(models)
 }
 
-/// Quantizes multistyle26 on 8 frames into `out`.
+/// Quantizes multistyle26 on 8 calibration photos into `out`.
 fn quantize_to(
     models: &Path,
     out: &Path,
@@ -85,11 +80,12 @@ fn quantize_to(
         out: out.into(),
         threads: 2,
     };
-    quantize::quantize(&opts, &frames(SIZE, 0, 8)).unwrap()
+    quantize::quantize(&opts, &frames("calib", 8)).unwrap()
 }
 
 /// Loads `model` from `dir` through the daemon's own engine (manifest + sha256) and returns
-/// its mean PSNR and SSIM against FP32 multistyle26 on 4 held-out frames.
+/// its mean PSNR and SSIM against FP32 multistyle26 on 8 held-out photos (disjoint from the
+/// calibration photos: checked by content).
 fn against_fp32(models: &Path, dir: &Path, model: &str) -> (f64, f64) {
     let config = |dir: &Path, model: &str| EngineConfig {
         models_dir: dir.into(),
@@ -101,9 +97,13 @@ fn against_fp32(models: &Path, dir: &Path, model: &str) -> (f64, f64) {
     let style = StyleSpec::parse("3").unwrap();
     let mut fp32 = engine::open(&config(models, "multistyle26"), &style).unwrap();
     let mut quantized = engine::open(&config(dir, model), &style).unwrap();
+    // The status reports what each file computes in, read from its graph.
+    assert_eq!(fp32.info().precision, "fp32");
+    assert_eq!(quantized.info().precision, "int8");
     let mut t = StageTimes::default();
     let (mut p_sum, mut s_sum) = (0.0, 0.0);
-    let held_out = frames(SIZE, 8, 4);
+    quantize::check_disjoint(&photo_dir("calib"), &photo_dir("eval")).unwrap();
+    let held_out = frames("eval", 8);
     for f in &held_out {
         let a = fp32.stylize(f, &mut t).unwrap();
         let b = quantized.stylize(f, &mut t).unwrap();
@@ -140,9 +140,11 @@ fn qdq_model_runs_in_our_engine_close_to_fp32() {
     assert!(int8 >= 36, "int8 weights and zero points: {int8}");
 
     let (p, ss) = against_fp32(&models, dir.path(), "multistyle26-int8");
-    println!("INT8 vs FP32 on 4 held-out frames: PSNR {p:.1} dB, SSIM {ss:.3}");
-    assert!(p > 27.0, "PSNR {p:.1} dB");
-    assert!(ss > 0.85, "SSIM {ss:.3}");
+    println!("INT8 vs FP32 on 8 held-out photos: PSNR {p:.1} dB, SSIM {ss:.3}");
+    // Measured 30.8 dB / 0.980 here (deterministic calibration on fixed photos); the margin
+    // covers other x86 CPUs' ONNX Runtime kernels, not a change of method.
+    assert!(p > 28.5, "PSNR {p:.1} dB");
+    assert!(ss > 0.96, "SSIM {ss:.3}");
 }
 
 /// `--activations uint8 --conv-outputs`: the form ONNX Runtime fuses into QLinearConv on x86
@@ -188,8 +190,36 @@ fn uint8_activation_model_is_shaped_for_x86_fusion_and_runs() {
 
     let (p, _) = against_fp32(&models, dir.path(), "multistyle26-u8");
     println!("uint8 activations + conv outputs vs FP32: PSNR {p:.1} dB");
-    // Quantizing conv outputs (the inputs of instance norm) costs about 5 dB against the
-    // int8 model above (30.4 vs 35.7 dB at 256x256 in `stylerd quantize --bench`); 21 dB
-    // here at 128x96 with 8 calibration frames.
-    assert!(p > 18.0, "PSNR {p:.1} dB");
+    // Quantizing conv outputs (the inputs of instance norm) costs about 7 dB against the
+    // int8 model above: measured 23.7 dB here (128x96, 8 calibration photos, 8 held-out);
+    // the margin covers other x86 CPUs' kernels.
+    assert!(p > 21.5, "PSNR {p:.1} dB");
+}
+
+/// Held-out pictures must not be calibration pictures: the same bytes under another name
+/// are refused with one sentence, and `--bench --calib` without `--eval` is refused.
+#[test]
+fn held_out_pictures_must_differ_from_calibration_pictures() {
+    let (calib, eval) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let picture = |v: u8| image::RgbImage::from_pixel(8, 8, image::Rgb([v, 2 * v, 3]));
+    picture(10).save(calib.path().join("a.png")).unwrap();
+    picture(20).save(eval.path().join("b.png")).unwrap();
+    quantize::check_disjoint(calib.path(), eval.path()).unwrap();
+    picture(10).save(eval.path().join("renamed.png")).unwrap();
+    let e = quantize::check_disjoint(calib.path(), eval.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("renamed.png") && e.contains("also a calibration picture"),
+        "{e}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stylerd"))
+        .args(["quantize", "--bench", "--calib"])
+        .arg(calib.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs --eval DIR"), "{err}");
 }

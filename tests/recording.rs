@@ -134,13 +134,16 @@ fn tiny_disk() -> Option<(tempfile::TempDir, impl Drop)> {
 #[test]
 fn a_full_disk_stops_recording_but_not_streaming() {
     let Some((disk, _unmount)) = tiny_disk() else {
-        eprintln!(
-            "skipped: cannot mount a tmpfs here (needs root); full-disk behaviour not exercised"
+        stylerd_testkit::skip(
+            stylerd_testkit::Kind::Privilege,
+            "cannot mount a tmpfs here (needs root); full-disk behaviour not exercised",
         );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
+    let port = free_port();
+    let url = format!("rtsp://127.0.0.1:{port}/stylized");
     let output = format!("file://{}", disk.path().join("rec.mkv").display());
     let args = [
         "--config",
@@ -151,8 +154,13 @@ fn a_full_disk_stops_recording_but_not_streaming() {
         "160x96",
         "--output",
         &output,
+        "--output",
+        &url,
     ];
     let mut daemon = spawn_daemon(&args, &socket, &[]);
+    wait_port(port);
+    let viewer = Viewer::connect(&url);
+    assert_eq!(viewer.outcome(Duration::from_secs(20)), Ok(()));
     let status = || Client::connect(&socket).ask(json!({"cmd": "status"}));
     wait_for(
         || status()["recording"]["error"].is_string(),
@@ -160,21 +168,31 @@ fn a_full_disk_stops_recording_but_not_streaming() {
         "recording error",
     );
     let s = status();
+    // Written only when the file sink's error is GST_RESOURCE_ERROR_NO_SPACE_LEFT (ENOSPC).
     assert!(
-        s["recording"]["error"].as_str().unwrap().contains("disk"),
+        s["recording"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disk full (ENOSPC)"),
         "{s}"
     );
-    let before = s["frames"]["processed"].as_u64().unwrap();
+    let (before, seen) = (s["frames"]["processed"].as_u64().unwrap(), viewer.frames());
     std::thread::sleep(Duration::from_secs(2));
     let after = status();
     assert_eq!(after["state"], "running", "{after}");
+    // The test pattern runs at 30 fps: 2 s bring ~60 frames; 10 leaves room for a slow CI.
     assert!(
-        after["frames"]["processed"].as_u64().unwrap() > before + 5,
+        after["frames"]["processed"].as_u64().unwrap() > before + 10,
         "frames stopped: {after}"
     );
     assert!(
         after["frames"]["encoded"].as_u64().unwrap() > before,
         "encoding stopped: {after}"
+    );
+    assert!(
+        viewer.frames() > seen + 10,
+        "the RTSP viewer got {} frames in 2 s after the disk filled",
+        viewer.frames() - seen
     );
     assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
 }

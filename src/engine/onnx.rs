@@ -124,7 +124,7 @@ impl OnnxEngine {
         let info = EngineInfo {
             backend: "onnx",
             model: manifest.name.clone(),
-            precision: "fp32".into(),
+            precision: graph_precision(&path),
             input: [config.size.width, config.size.height],
         };
         Ok(Self {
@@ -261,6 +261,41 @@ impl Engine for OnnxEngine {
 
 /// The style input's declared shape, unknown dimensions read as 1 (or as the vector
 /// length when it is the only dimension).
+/// What the model file computes in, read from its graph: `int8` when activations are
+/// quantized (QDQ pairs, as `stylerd quantize` writes), `fp32 (int8 weights)` when only
+/// weights are stored as integers and dequantized (the converted Magenta TFLite models),
+/// `fp16` when its float weights are half precision, else `fp32`. `unknown` if the file
+/// does not parse (ONNX Runtime has already accepted it, so this is diagnostics only).
+pub fn graph_precision(path: &Path) -> String {
+    use onnx_protobuf::tensor_proto::DataType;
+    use onnx_protobuf::{Message, ModelProto};
+    let Some(model) = std::fs::read(path)
+        .ok()
+        .and_then(|b| ModelProto::parse_from_bytes(&b).ok())
+    else {
+        return "unknown".into();
+    };
+    let g = &model.graph;
+    let has = |op: &str| g.node.iter().any(|n| n.op_type == op);
+    if has("QuantizeLinear") || has("QLinearConv") || has("ConvInteger") {
+        return "int8".into();
+    }
+    if has("DequantizeLinear") {
+        return "fp32 (int8 weights)".into();
+    }
+    let count = |t: DataType| {
+        g.initializer
+            .iter()
+            .filter(|i| i.data_type == t as i32)
+            .count()
+    };
+    if count(DataType::FLOAT16) > count(DataType::FLOAT) {
+        "fp16".into()
+    } else {
+        "fp32".into()
+    }
+}
+
 fn style_shape(session: &Session, m: &Manifest) -> Vec<usize> {
     let len = m.style_len().unwrap_or(0);
     let declared = m.style_input.as_ref().and_then(|name| {

@@ -1,6 +1,6 @@
 //! The latency/power budget and the verdict on whether the frame path keeps to it.
 //!
-//! Owns the budget (DESIGN.md: 30 ms glass-to-glass p95 and 15 W mean, the Jetson AGX
+//! Owns the budget (docs/design.md: 30 ms glass-to-glass p95 and 15 W mean, the Jetson AGX
 //! Xavier 15 W nvpmodel mode) and the tracker that judges per-frame latencies and power
 //! samples against it. Time is passed in; nothing here reads the clock or the sensors. The
 //! tracker reports a [`Change`] only when the verdict changes, so the caller logs once per

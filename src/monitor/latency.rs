@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Default length of the sliding window (DESIGN.md: "the last 10 s").
+/// Default length of the sliding window (docs/design.md "Target facts": "the last 10 s").
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Largest latency the histograms resolve; longer samples are clamped to it. A frame that

@@ -234,7 +234,7 @@ impl PowerSource for Ina3221 {
             };
             rails.insert(channel.rail.clone(), watts);
         }
-        // Xavier has no input rail (DESIGN.md): its total is the sum of its rails.
+        // Xavier has no input rail (docs/design.md): its total is the sum of its rails.
         let total_w = INPUT_RAILS
             .iter()
             .find_map(|name| rails.get(*name).copied())

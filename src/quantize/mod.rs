@@ -98,9 +98,13 @@ pub struct QuantizeArgs {
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
     #[arg(long)]
     bench: bool,
-    /// Held-out frames for --bench (taken after the calibration frames).
+    /// Held-out frames for --bench: one crop per picture of --eval DIR (cycling if fewer),
+    /// or, with --calib-source, the source's frames after the calibration ones.
     #[arg(long, default_value_t = 8)]
     bench_frames: usize,
+    /// Folder of held-out pictures for --bench, disjoint from --calib (checked by content).
+    #[arg(long)]
+    eval: Option<PathBuf>,
     /// Timed runs per model for --bench.
     #[arg(long, default_value_t = 20)]
     iters: usize,
@@ -333,44 +337,39 @@ fn collect(
     Ok(hists)
 }
 
-/// `count` crops of the pictures in `dir` at `size`; crop `k` of a picture differs from
-/// crop `k + n` (scale and offset move), so calibration and held-out frames differ.
+/// `count` crops of the pictures in `dir` at `size`, one per picture in name order (the
+/// largest centred-aspect crop) while `count` does not exceed them; past that, further
+/// rounds take smaller crops at other offsets.
 pub fn frames_from_dir(
     dir: &Path,
     size: Size,
     skip: usize,
     count: usize,
 ) -> Result<Vec<RgbImage>, QuantizeError> {
-    let read = |e: &dyn std::fmt::Display| QuantizeError::Read {
-        path: dir.into(),
-        message: e.to_string(),
-    };
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| read(&e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-        })
-        .collect();
-    paths.sort();
-    let pictures: Vec<image::RgbImage> = paths
-        .iter()
-        .filter_map(|p| image::open(p).ok().map(|i| i.to_rgb8()))
-        .collect();
-    if pictures.is_empty() {
+    let paths = picture_paths(dir)?;
+    if paths.is_empty() {
         return Err(QuantizeError::Frames(format!(
             "{} holds no PNG or JPEG picture",
             dir.display()
         )));
     }
+    // Only the pictures used are decoded, each once.
+    let mut decoded: std::collections::HashMap<usize, image::RgbImage> = Default::default();
     let scales = [1.0, 0.75, 0.6, 0.9, 0.5];
     let mut out = Vec::with_capacity(count);
     for k in skip..skip + count {
-        let pic = &pictures[k % pictures.len()];
-        let round = k / pictures.len();
+        let index = k % paths.len();
+        let pic = match decoded.entry(index) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let pic = image::open(&paths[index]).map_err(|e| QuantizeError::Read {
+                    path: paths[index].clone(),
+                    message: e.to_string(),
+                })?;
+                e.insert(pic.to_rgb8())
+            }
+        };
+        let round = k / paths.len();
         let (pw, ph) = (pic.width() as f64, pic.height() as f64);
         let aspect = size.width as f64 / size.height as f64;
         let (mut cw, mut ch) = if pw / ph > aspect {
@@ -403,6 +402,52 @@ pub fn frames_from_dir(
         );
     }
     Ok(out)
+}
+
+/// The pictures (PNG/JPEG) of `dir`, sorted by name.
+fn picture_paths(dir: &Path) -> Result<Vec<PathBuf>, QuantizeError> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| QuantizeError::Read {
+            path: dir.into(),
+            message: e.to_string(),
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Refuses held-out pictures that are also calibration pictures (same bytes).
+pub fn check_disjoint(calib: &Path, eval: &Path) -> Result<(), QuantizeError> {
+    let hashes = |dir: &Path| -> Result<Vec<(String, PathBuf)>, QuantizeError> {
+        picture_paths(dir)?
+            .into_iter()
+            .map(|p| {
+                let bytes = fs::read(&p).map_err(|e| QuantizeError::Read {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok((crate::model::sha256_hex(&bytes), p))
+            })
+            .collect()
+    };
+    let known: std::collections::HashMap<String, PathBuf> = hashes(calib)?.into_iter().collect();
+    for (hash, path) in hashes(eval)? {
+        if let Some(same) = known.get(&hash) {
+            return Err(QuantizeError::Frames(format!(
+                "held-out picture {} is also a calibration picture ({}): evaluation must use other pictures",
+                path.display(),
+                same.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `count` frames of a source, every `stride`-th one, after skipping `skip` of those.
@@ -464,6 +509,16 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
             }
         })
     };
+    if args.bench
+        && let Some(calib) = &args.calib
+    {
+        let Some(eval) = &args.eval else {
+            anyhow::bail!(
+                "--bench with --calib DIR needs --eval DIR: held-out pictures disjoint from the calibration ones"
+            );
+        };
+        check_disjoint(calib, eval)?;
+    }
     let frames = frames_for(0, args.frames).context("collecting calibration frames")?;
     let method = match args.method {
         MethodArg::Percentile => Method::Percentile(args.percentile),
@@ -490,8 +545,12 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     );
     let mut doc = serde_json::json!({ "quantize": report });
     if args.bench {
-        let held_out =
-            frames_for(args.frames, args.bench_frames).context("collecting held-out frames")?;
+        let held_out = match &args.eval {
+            Some(dir) => frames_from_dir(dir, args.size, 0, args.bench_frames),
+            None => frames_for(args.frames, args.bench_frames)
+                .map_err(|e| QuantizeError::Frames(format!("{e:#}"))),
+        }
+        .context("collecting held-out frames")?;
         let dir = report
             .model
             .parent()

