@@ -38,12 +38,16 @@ pub const LEDGER_VAR: &str = "STYLERD_SKIP_LEDGER";
 
 /// Records that the calling test is skipped, and why. Call it, then `return`.
 pub fn skip(kind: Kind, reason: &str) {
-    let test = current_test();
-    let reason = reason.replace(['\n', '\t'], " ");
-    let line = format!("SKIPPED {test} [{}]: {reason}\n", kind.as_str());
+    let ledger = std::env::var_os(LEDGER_VAR).map(std::path::PathBuf::from);
+    let line = record(&current_test(), kind, reason, ledger.as_deref());
     // Straight to fd 2: libtest captures only the print macros.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    if let Some(path) = std::env::var_os(LEDGER_VAR) {
+}
+
+/// Appends the skip to `ledger` (if any) and returns the line for the output.
+fn record(test: &str, kind: Kind, reason: &str, ledger: Option<&std::path::Path>) -> String {
+    let reason = reason.replace(['\n', '\t'], " ");
+    if let Some(path) = ledger {
         let entry = format!("{test}\t{}\t{reason}\n", kind.as_str());
         // One write call per line with O_APPEND: lines from parallel tests do not interleave.
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -54,6 +58,7 @@ pub fn skip(kind: Kind, reason: &str) {
             let _ = f.write_all(entry.as_bytes());
         }
     }
+    format!("SKIPPED {test} [{}]: {reason}\n", kind.as_str())
 }
 
 /// `<test binary>::<test path>`: libtest names each test's thread after the test.
@@ -87,14 +92,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("testkit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ledger = dir.join("skips.tsv");
-        // SAFETY: this is the crate's only test that touches the environment.
-        unsafe { std::env::set_var(LEDGER_VAR, &ledger) };
-        skip(Kind::Setup, "a\treason\nwith breaks");
+        let test = current_test();
+        let line = record(&test, Kind::Setup, "a\treason\nwith breaks", Some(&ledger));
         let text = std::fs::read_to_string(&ledger).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
-            text,
-            "stylerd_testkit::tests::a_skip_names_the_test_and_lands_in_the_ledger\tsetup\ta reason with breaks\n"
+            test,
+            "stylerd_testkit::tests::a_skip_names_the_test_and_lands_in_the_ledger"
+        );
+        assert_eq!(text, format!("{test}\tsetup\ta reason with breaks\n"));
+        assert_eq!(
+            line,
+            format!("SKIPPED {test} [setup]: a reason with breaks\n")
         );
     }
 }
