@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Size;
 
@@ -67,8 +67,51 @@ pub fn default_ladder(full: Size) -> Vec<Rung> {
     rungs
 }
 
+/// What the ladder of one run is built from: plain values from the config and the engine.
+#[derive(Clone, Debug)]
+pub struct LadderSpec<'a> {
+    /// The configured inference size (the top rung).
+    pub full: Size,
+    /// `[governor] ladder`, largest first; `None` for [`default_ladder`].
+    pub ladder: Option<&'a [Size]>,
+    /// A network that runs at one size only: its input (the ladder then only skips frames).
+    pub fixed_input: Option<[u32; 2]>,
+    /// `[governor] enabled`; when false the governor stays on the top rung.
+    pub enabled: bool,
+    /// `[governor] pin`.
+    pub pin: Option<usize>,
+}
+
+impl Governor {
+    /// The governor for a run: the configured or default ladder (a configured ladder gets a
+    /// frame-skipping rung below its last size), pinned to the top when the governor is off,
+    /// and one size with frame skipping for fixed-size networks.
+    pub fn for_run(spec: &LadderSpec, budget_ms: f64, budget_w: f64, now: Instant) -> Self {
+        let mut rungs = match spec.ladder {
+            Some(sizes) => sizes
+                .iter()
+                .map(|s| Rung {
+                    size: [s.width, s.height],
+                    every: 1,
+                })
+                .collect(),
+            None => default_ladder(spec.full),
+        };
+        if spec.ladder.is_some()
+            && let Some(last) = rungs.last().copied()
+        {
+            rungs.push(Rung { every: 2, ..last });
+        }
+        if let Some(size) = spec.fixed_input {
+            rungs = vec![Rung { size, every: 1 }, Rung { size, every: 2 }];
+        }
+        let pin = if spec.enabled { spec.pin } else { Some(0) };
+        Governor::new(rungs, budget_ms, budget_w, pin, now)
+    }
+}
+
 /// The `governor` part of the status document.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GovernorStatus {
     pub level: usize,
     pub size: [u32; 2],

@@ -15,17 +15,13 @@
 //! - [`engine`]: the `Engine` trait and its backends (ONNX Runtime).
 //! - [`monitor`]: latency histograms, power rails, CPU/GPU/memory, the budget verdict.
 //! - [`notify`]: systemd `sd_notify` over its datagram socket.
-//! - [`source`]: the GStreamer capture pipeline (RTSP, file, V4L2, test pattern).
-//! - [`sink`]: the GStreamer output pipeline (file, RTSP, snapshots, null).
-//! - [`rtsp`]: RTSP servers (the stylized output and the built-in test camera).
+//! - [`media`]: GStreamer: the capture pipeline, the outputs (file, RTSP, snapshots, null),
+//!   the RTSP servers and their bus errors.
 //! - [`control`]: the status document and the socket protocol (server and client).
 //! - [`daemon`]: the frame and monitor threads tying source, engine and sink together.
-//! - [`bench`]: the `stylerd bench` command.
-//! - [`quantize`]: `stylerd quantize`, QDQ INT8 models from calibration frames, and their bench.
-//! - [`report`]: `stylerd report`, the evaluation report (plots, style grid, Xavier estimate).
+//! - [`tools`]: offline commands: `stylerd bench`, `quantize`, `report`.
 //! - [`cli`]: the command line.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod control;
@@ -33,14 +29,11 @@ pub mod daemon;
 pub mod engine;
 pub mod frame;
 pub mod governor;
+pub mod media;
 pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod quality;
-pub mod quantize;
-pub mod report;
-pub mod rtsp;
-pub mod sink;
-pub mod source;
 pub mod stabilize;
 pub mod style;
+pub mod tools;

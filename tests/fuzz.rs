@@ -102,8 +102,8 @@ proptest! {
         mutated(r#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#).prop_map(String::into_bytes),
         "\\{\"cmd\":\"[a-z-]{0,12}\"(,\"style\":(\"[0-9:.,]{0,12}\"|-?[0-9]{1,20}|null|\\[\\]))?\\}".prop_map(String::into_bytes),
     ]) {
-        match Request::parse(&bytes) {
-            Ok(r) => { let _ = r.is_control(); }
+        match Request::parse(&bytes).and_then(Request::into_control) {
+            Ok(_) => {}
             Err(e) => prop_assert!(!e.is_empty()),
         }
     }

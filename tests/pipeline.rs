@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use stylerd::config::{Config, Size};
 use stylerd::daemon::{self, RunOptions};
+use stylerd::media::rtsp::{CameraSpec, TestCamera};
 use stylerd::quality::psnr;
-use stylerd::rtsp::{CameraSpec, TestCamera};
 
 const SIZE: Size = Size {
     width: 320,

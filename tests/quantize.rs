@@ -11,10 +11,10 @@ use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::quality::{psnr, ssim};
-use stylerd::quantize::calibrate::Method;
-use stylerd::quantize::qdq::Activations;
-use stylerd::quantize::{self, Options};
 use stylerd::style::StyleSpec;
+use stylerd::tools::quantize::calibrate::Method;
+use stylerd::tools::quantize::qdq::Activations;
+use stylerd::tools::quantize::{self, Options};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

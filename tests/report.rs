@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use stylerd::frame::Layout;
-use stylerd::report::{SECTIONS, flops, styles};
+use stylerd::tools::report::{SECTIONS, flops, styles};
 
 const DATA: &str = "tests/data/report";
 

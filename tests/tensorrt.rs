@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaContext;
 use stylerd::config::{Backend, EngineConfig, Size};
-use stylerd::engine::tensorrt::frames::FrameIo;
 use stylerd::engine::tensorrt::kernels::{DeviceTensor, Geometry, Kernels};
+use stylerd::engine::tensorrt::staging::FrameIo;
 use stylerd::engine::tensorrt::{self, cuda_context};
 use stylerd::frame::{self, ImageTensor, Layout, RgbImage, ValueRange};
 use stylerd::style::StyleSpec;

@@ -9,10 +9,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
 
-/// Sends one request and returns the answer line as JSON.
-pub fn request(socket: &Path, line: &Value) -> anyhow::Result<Value> {
+use super::{Reply, Request, Status};
+
+/// Sends one request and returns the daemon's answer.
+pub fn request(socket: &Path, request: &Request) -> anyhow::Result<Reply> {
     let stream = UnixStream::connect(socket).with_context(|| {
         format!(
             "cannot connect to {} (is stylerd running? see control.socket)",
@@ -21,94 +22,90 @@ pub fn request(socket: &Path, line: &Value) -> anyhow::Result<Value> {
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
     let mut writer = stream.try_clone()?;
-    writer.write_all(format!("{line}\n").as_bytes())?;
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    writer.write_all(line.as_bytes())?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
     if answer.is_empty() {
         bail!("stylerd closed the connection without answering");
     }
-    Ok(serde_json::from_str(&answer)?)
+    serde_json::from_str(&answer)
+        .with_context(|| format!("stylerd answered something unexpected: {}", answer.trim()))
 }
 
-fn ms(v: &Value) -> String {
-    v.as_f64().map_or("-".into(), |x| format!("{x:.1}"))
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.1}"))
 }
 
 /// A few lines a person can read at a glance.
-pub fn render(s: &Value) -> String {
-    let lat = |k: &str| {
-        let p = &s["latency_ms"][k];
+pub fn render(s: &Status) -> String {
+    let lat = |p: Option<&crate::monitor::latency::Percentiles>| {
         format!(
             "p50 {} p95 {} p99 {} max {} ms",
-            ms(&p["p50"]),
-            ms(&p["p95"]),
-            ms(&p["p99"]),
-            ms(&p["max"])
+            ms(p.map(|p| p.p50)),
+            ms(p.map(|p| p.p95)),
+            ms(p.map(|p| p.p99)),
+            ms(p.map(|p| p.max))
         )
     };
-    let f = &s["frames"];
-    let rails = s["power"]["rails"]
-        .as_object()
-        .map(|r| {
-            r.iter()
-                .map(|(k, v)| format!("{k} {}", ms(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    let within = match s["budget"]["within"].as_bool() {
+    let f = &s.frames;
+    let rails = s
+        .power
+        .rails
+        .iter()
+        .map(|(k, v)| format!("{k} {}", ms(Some(*v))))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let within = match s.budget.as_ref().map(|b| b.within) {
         Some(true) => "within budget",
         Some(false) => "OVER budget",
         None => "no verdict yet",
     };
+    let engine = s.engine.as_ref();
+    let system = s.system.as_ref();
+    let budget = s.budget.as_ref();
     [
         format!(
             "state     {}  uptime {:.0} s  source {} ({}, {} reconnects)",
-            s["state"].as_str().unwrap_or("?"),
-            s["uptime_s"].as_f64().unwrap_or(0.0),
-            s["source"]["uri"].as_str().unwrap_or("?"),
-            s["source"]["state"].as_str().unwrap_or("?"),
-            s["source"]["reconnects"]
+            s.state.as_str(),
+            s.uptime_s,
+            s.source.uri,
+            s.source.state,
+            s.source.reconnects
         ),
         format!(
             "engine    {} {} {} {}  style {}",
-            s["engine"]["backend"].as_str().unwrap_or("?"),
-            s["engine"]["model"].as_str().unwrap_or("?"),
-            s["engine"]["precision"].as_str().unwrap_or("?"),
-            s["engine"]["input"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join("x"))
-                .unwrap_or_default(),
-            s["style"]["spec"].as_str().unwrap_or("?")
+            engine.map_or("?", |e| e.backend.as_ref()),
+            engine.map_or("?", |e| e.model.as_str()),
+            engine.map_or("?", |e| e.precision.as_str()),
+            engine.map_or(String::new(), |e| format!("{}x{}", e.input[0], e.input[1])),
+            s.style.spec
         ),
         format!(
             "frames    captured {} processed {} dropped {} encoded {}   fps in {} out {}",
-            f["captured"],
-            f["processed"],
-            f["dropped"],
-            f["encoded"],
-            ms(&s["fps"]["in"]),
-            ms(&s["fps"]["out"])
+            f.captured,
+            f.processed,
+            f.dropped,
+            f.encoded,
+            ms(Some(s.fps.input)),
+            ms(Some(s.fps.out))
         ),
-        format!("infer     {}", lat("infer")),
-        format!("g2g       {}", lat("glass_to_glass")),
+        format!("infer     {}", lat(s.latency_ms.infer.as_ref())),
+        format!("g2g       {}", lat(s.latency_ms.glass_to_glass.as_ref())),
         format!(
             "power     {} {} W  [{rails}]   cpu {}%  mem {} MB  gpu {}%",
-            s["power"]["source"].as_str().unwrap_or("none"),
-            ms(&s["power"]["total_w"]),
-            ms(&s["system"]["cpu_pct"]),
-            ms(&s["system"]["mem_mb"]),
-            ms(&s["system"]["gpu_load_pct"])
+            s.power.source,
+            ms(s.power.total_w),
+            ms(system.and_then(|s| s.cpu_pct)),
+            ms(system.map(|s| s.mem_mb)),
+            ms(system.and_then(|s| s.gpu_load_pct))
         ),
         format!(
             "budget    {within}: {} ms p95 / {} W  ({})",
-            ms(&s["budget"]["latency_ms"]),
-            ms(&s["budget"]["power_w"]),
-            s["budget"]["reason"].as_str().unwrap_or("")
+            ms(budget.map(|b| b.budget.latency_ms)),
+            ms(budget.map(|b| b.budget.power_w)),
+            budget.map_or("", |b| b.reason.as_str())
         ),
     ]
     .join("\n")

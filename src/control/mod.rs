@@ -2,8 +2,10 @@
 //!
 //! Requests are one JSON object per line (`{"cmd":"status"}`, `{"cmd":"set-style",
 //! "style":"3:0.5,12:0.5"}`, `pause`, `resume`, `snapshot`); every answer is one JSON
-//! object per line, errors as `{"error": "..."}`. This module owns the document's shape
-//! ([`Status`], versioned) and the parsing of requests; the socket itself lives in
+//! object per line, errors as `{"error": "..."}`. This module owns the protocol's types,
+//! used by the server and the client alike: [`Request`] (serde, tagged by `cmd`),
+//! [`Control`] (a checked command for the frame loop), [`Reply`] and the versioned
+//! [`Status`] document, which both serializes and deserializes. The socket itself lives in
 //! [`server`] and the command-line client in [`client`]. No I/O here.
 //!
 //! # Layout
@@ -15,11 +17,11 @@ pub mod client;
 pub mod metrics;
 pub mod server;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::engine::EngineInfo;
 use crate::monitor::budget::Verdict;
@@ -29,6 +31,19 @@ use crate::monitor::system::SystemSnapshot;
 
 /// Version of the status document; bumped when a field changes meaning or disappears.
 pub const STATUS_VERSION: u32 = 1;
+
+impl RunState {
+    /// The name the status document uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Starting => "starting",
+            RunState::Running => "running",
+            RunState::Reconnecting => "reconnecting",
+            RunState::Paused => "paused",
+            RunState::Stopping => "stopping",
+        }
+    }
+}
 
 /// The daemon's overall state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,16 +57,16 @@ pub enum RunState {
     Stopping,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SourceStatus {
     pub uri: String,
     /// "connecting", "streaming", "lost" or "ended".
-    pub state: &'static str,
+    pub state: Cow<'static, str>,
     pub reconnects: u64,
     pub last_error: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct StyleStatus {
     /// The spec in force, as given (`7`, `3:0.5,12:0.5`).
     pub spec: String,
@@ -59,7 +74,7 @@ pub struct StyleStatus {
     pub available: usize,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct FrameCounts {
     pub captured: u64,
     pub processed: u64,
@@ -68,26 +83,26 @@ pub struct FrameCounts {
     pub engine_errors: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct FpsStatus {
     #[serde(rename = "in")]
     pub input: f64,
     pub out: f64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LatencyStatus {
     /// Engine run time (ONNX Runtime / TensorRT), sliding window.
     pub infer: Option<Percentiles>,
     /// Capture to push into the encoder, sliding window.
     pub glass_to_glass: Option<Percentiles>,
     /// Every stage over the window: queue_wait, pre_process, infer, post_process, push.
-    pub stages: BTreeMap<&'static str, Percentiles>,
+    pub stages: BTreeMap<Cow<'static, str>, Percentiles>,
     pub window_s: f64,
 }
 
 /// The versioned document `{"cmd":"status"}` returns (docs/design.md "Status document").
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     pub version: u32,
     pub state: RunState,
@@ -106,7 +121,7 @@ pub struct Status {
     pub governor: Option<crate::governor::GovernorStatus>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RecordingStatus {
     /// File name pattern of this run's segments.
     pub pattern: String,
@@ -136,10 +151,45 @@ impl Default for Status {
     }
 }
 
-/// A parsed request line.
-#[derive(Clone, Debug, PartialEq)]
+/// One request line, as the socket and `stylerd ctl` speak it: `{"cmd":"status"}`,
+/// `{"cmd":"set-style","style":"3:0.5,12:0.5"}`, `{"cmd":"set-style","image":"/a.jpg",
+/// "and":"/b.jpg","weight":0.3}`, `pause`, `resume`, `snapshot`. Unknown commands and
+/// unknown fields are refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
-    Status,
+    Status {},
+    SetStyle {
+        /// A style index, name or blend (`7`, `"3:0.5,12:0.5"`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        style: Option<StyleArg>,
+        /// A picture whose style to take (arbitrary style), instead of `style`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<PathBuf>,
+        /// A second picture to interpolate with `image`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        and: Option<PathBuf>,
+        /// Weight of `and`, 0..1 (default 0.5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        weight: Option<f64>,
+    },
+    Pause {},
+    Resume {},
+    Snapshot {},
+}
+
+/// A style as a request gives it: a number or a spec string.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StyleArg {
+    Index(u64),
+    Spec(String),
+}
+
+/// A checked command for the frame loop: everything but `status`, which the socket answers
+/// from the published document itself.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Control {
     SetStyle(String),
     /// Arbitrary style from a picture, optionally interpolated with a second one.
     SetStyleImage {
@@ -152,67 +202,122 @@ pub enum Request {
 }
 
 impl Request {
-    /// Whether the request changes the daemon (refused on a read-only socket).
-    pub fn is_control(&self) -> bool {
-        !matches!(self, Request::Status)
+    /// A set-style request for a style spec.
+    pub fn set_style(spec: impl Into<String>) -> Self {
+        Request::SetStyle {
+            style: Some(StyleArg::Spec(spec.into())),
+            image: None,
+            and: None,
+            weight: None,
+        }
     }
 
     /// Parses one request line; the error is the sentence to send back.
     pub fn parse(line: &[u8]) -> Result<Self, String> {
-        const KNOWN: &str = "status, set-style, pause, resume, snapshot";
-        let value: Value =
-            serde_json::from_slice(line).map_err(|e| format!("request is not valid JSON: {e}"))?;
-        let obj = value
-            .as_object()
-            .ok_or("a request must be a JSON object like {\"cmd\":\"status\"}")?;
-        let cmd = obj
-            .get("cmd")
-            .and_then(Value::as_str)
-            .ok_or("a request needs a \"cmd\" string field")?;
-        let allowed: &[&str] = match cmd {
-            "set-style" => &["cmd", "style", "image", "and", "weight"],
-            _ => &["cmd"],
-        };
-        if let Some(extra) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("unknown field {extra:?} for {cmd:?}"));
-        }
-        match cmd {
-            "status" => Ok(Request::Status),
-            "pause" => Ok(Request::Pause),
-            "resume" => Ok(Request::Resume),
-            "snapshot" => Ok(Request::Snapshot),
-            "set-style" if obj.contains_key("image") => {
-                let path = |key: &str| match obj.get(key) {
-                    Some(Value::String(p)) if !p.is_empty() && p.len() <= 4096 => {
-                        Ok(Some(PathBuf::from(p)))
-                    }
-                    None => Ok(None),
-                    _ => Err(format!("set-style \"{key}\" must be a file path")),
-                };
-                let image = path("image")?.ok_or("set-style \"image\" must be a file path")?;
-                if obj.contains_key("style") {
-                    return Err("set-style takes \"style\" or \"image\", not both".into());
-                }
-                let weight = match obj.get("weight") {
-                    None => 0.5,
-                    Some(v) => v
-                        .as_f64()
-                        .filter(|w| (0.0..=1.0).contains(w))
-                        .ok_or("set-style \"weight\" must be a number from 0 to 1")?
-                        as f32,
-                };
-                let and = path("and")?.map(|p| (p, weight));
-                Ok(Request::SetStyleImage { image, and })
+        serde_json::from_slice(line).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                format!("request is not valid JSON: {e}")
+            } else {
+                format!("bad request ({e}); a request is a JSON object like {{\"cmd\":\"status\"}}")
             }
-            "set-style" => match obj.get("style") {
-                Some(Value::String(s)) if s.len() <= 1024 => Ok(Request::SetStyle(s.clone())),
-                Some(Value::Number(n)) if n.is_u64() => Ok(Request::SetStyle(n.to_string())),
-                _ => Err(
+        })
+    }
+
+    /// `None` for `status`; otherwise the checked command, or the sentence to send back.
+    pub fn into_control(self) -> Result<Option<Control>, String> {
+        let path_ok = |p: &Path| !p.as_os_str().is_empty() && p.as_os_str().len() <= 4096;
+        Ok(Some(match self {
+            Request::Status {} => return Ok(None),
+            Request::Pause {} => Control::Pause,
+            Request::Resume {} => Control::Resume,
+            Request::Snapshot {} => Control::Snapshot,
+            Request::SetStyle {
+                style: None,
+                image: Some(image),
+                and,
+                weight,
+            } => {
+                if !path_ok(&image) || and.as_deref().is_some_and(|p| !path_ok(p)) {
+                    return Err("set-style \"image\" and \"and\" must be file paths".into());
+                }
+                let weight = match weight {
+                    None => 0.5,
+                    Some(w) if (0.0..=1.0).contains(&w) => w as f32,
+                    Some(_) => {
+                        return Err("set-style \"weight\" must be a number from 0 to 1".into());
+                    }
+                };
+                Control::SetStyleImage {
+                    image,
+                    and: and.map(|p| (p, weight)),
+                }
+            }
+            Request::SetStyle {
+                style: Some(_),
+                image: Some(_),
+                ..
+            } => return Err("set-style takes \"style\" or \"image\", not both".into()),
+            Request::SetStyle {
+                style: Some(style),
+                image: None,
+                and: None,
+                weight: None,
+            } => match style {
+                StyleArg::Index(i) => Control::SetStyle(i.to_string()),
+                StyleArg::Spec(s) if s.len() <= 1024 => Control::SetStyle(s),
+                StyleArg::Spec(_) => return Err("set-style \"style\" is too long".into()),
+            },
+            Request::SetStyle { style: Some(_), .. } => {
+                return Err("set-style \"and\" and \"weight\" go with \"image\"".into());
+            }
+            Request::SetStyle { style: None, .. } => {
+                return Err(
                     "set-style needs \"style\": an index, a name or a blend like \"3:0.5,12:0.5\""
                         .into(),
-                ),
-            },
-            other => Err(format!("unknown command {other:?}; known: {KNOWN}")),
+                );
+            }
+        }))
+    }
+}
+
+/// What a control command that worked reports (only the fields that apply are present).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Done {
+    /// Always `true`.
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RunState>,
+    /// A snapshot's absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl Done {
+    pub fn ok() -> Self {
+        Self {
+            ok: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// One answer line: the status document, a command done, or `{"error": "..."}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Error { error: String },
+    Done(Done),
+    Status(Box<Status>),
+}
+
+impl Reply {
+    pub fn error(e: impl std::fmt::Display) -> Self {
+        Reply::Error {
+            error: e.to_string(),
         }
     }
 }
@@ -244,43 +349,88 @@ pub fn default_socket_path(configured: Option<&Path>) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn control(line: &[u8]) -> Result<Option<Control>, String> {
+        Request::parse(line)?.into_control()
+    }
+
     #[test]
     fn requests_parse() {
-        assert_eq!(Request::parse(br#"{"cmd":"status"}"#), Ok(Request::Status));
+        assert_eq!(control(br#"{"cmd":"status"}"#), Ok(None));
         assert_eq!(
-            Request::parse(br#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#),
-            Ok(Request::SetStyle("3:0.5,12:0.5".into()))
+            control(br#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#),
+            Ok(Some(Control::SetStyle("3:0.5,12:0.5".into())))
         );
         assert_eq!(
-            Request::parse(br#"{"cmd":"set-style","style":7}"#),
-            Ok(Request::SetStyle("7".into()))
+            control(br#"{"cmd":"set-style","style":7}"#),
+            Ok(Some(Control::SetStyle("7".into())))
         );
-        assert_eq!(Request::parse(br#" {"cmd":"pause"} "#), Ok(Request::Pause));
+        assert_eq!(control(br#" {"cmd":"pause"} "#), Ok(Some(Control::Pause)));
         assert_eq!(
-            Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","and":"/b.jpg","weight":0.25}"#),
-            Ok(Request::SetStyleImage {
+            control(br#"{"cmd":"set-style","image":"/a.jpg","and":"/b.jpg","weight":0.25}"#),
+            Ok(Some(Control::SetStyleImage {
                 image: "/a.jpg".into(),
                 and: Some(("/b.jpg".into(), 0.25))
-            })
+            }))
         );
-        assert!(Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","weight":2}"#).is_err());
-        assert!(Request::parse(br#"{"cmd":"set-style","image":"/a.jpg","style":"3"}"#).is_err());
-        assert!(Request::Pause.is_control() && !Request::Status.is_control());
+        assert!(control(br#"{"cmd":"set-style","image":"/a.jpg","weight":2}"#).is_err());
+        assert!(control(br#"{"cmd":"set-style","image":"/a.jpg","style":"3"}"#).is_err());
+    }
+
+    #[test]
+    fn requests_serialize_to_the_documented_wire_format() {
+        let line = |r: &Request| serde_json::to_string(r).unwrap();
+        assert_eq!(line(&Request::Status {}), r#"{"cmd":"status"}"#);
+        assert_eq!(
+            line(&Request::set_style("3:0.5,12:0.5")),
+            r#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#
+        );
+        assert_eq!(line(&Request::Snapshot {}), r#"{"cmd":"snapshot"}"#);
+        for r in [
+            Request::Pause {},
+            Request::set_style("7"),
+            Request::Resume {},
+        ] {
+            assert_eq!(Request::parse(line(&r).as_bytes()), Ok(r));
+        }
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let error = serde_json::to_string(&Reply::error("no stylized frame yet")).unwrap();
+        assert_eq!(error, r#"{"error":"no stylized frame yet"}"#);
+        let done = Reply::Done(Done {
+            state: Some(RunState::Paused),
+            ..Done::ok()
+        });
+        let text = serde_json::to_string(&done).unwrap();
+        assert_eq!(text, r#"{"ok":true,"state":"paused"}"#);
+        assert!(
+            matches!(serde_json::from_str(&text).unwrap(), Reply::Done(d) if d.state == Some(RunState::Paused))
+        );
+        let status = serde_json::to_string(&Reply::Status(Box::default())).unwrap();
+        match serde_json::from_str(&status).unwrap() {
+            Reply::Status(s) => assert_eq!(s.version, STATUS_VERSION),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn bad_requests_get_a_sentence() {
         for (line, want) in [
             (&b"not json"[..], "not valid JSON"),
-            (b"[1,2]", "must be a JSON object"),
-            (b"{}", "needs a \"cmd\""),
-            (br#"{"cmd":"reboot"}"#, "unknown command \"reboot\""),
-            (br#"{"cmd":"status","x":1}"#, "unknown field \"x\""),
+            (b"[1,2]", "a request is a JSON object like"),
+            (b"{}", "missing field `cmd`"),
+            (br#"{"cmd":"reboot"}"#, "unknown variant `reboot`"),
+            (br#"{"cmd":"status","x":1}"#, "unknown field `x`"),
             (br#"{"cmd":"set-style"}"#, "set-style needs"),
-            (br#"{"cmd":"set-style","style":-1}"#, "set-style needs"),
+            (br#"{"cmd":"set-style","style":-1}"#, "bad request"),
+            (
+                br#"{"cmd":"set-style","style":"3","weight":0.5}"#,
+                "go with \"image\"",
+            ),
             (b"\xff\xfe", "not valid JSON"),
         ] {
-            let e = Request::parse(line).unwrap_err();
+            let e = control(line).unwrap_err();
             assert!(e.contains(want), "{line:?}: {e}");
         }
         // serde_json stops at its recursion limit instead of overflowing the stack.

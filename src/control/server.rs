@@ -11,13 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use super::{Request, Status};
+use super::{Control, Reply, Request, Status};
 
 /// Most simultaneous clients: a status socket is for a few tools, not a crowd.
 pub const MAX_CLIENTS: usize = 8;
@@ -43,8 +42,16 @@ pub enum SocketError {
 
 /// A control request on its way to the frame thread, with where to send the answer.
 pub struct ControlRequest {
-    pub request: Request,
-    pub reply: oneshot::Sender<Value>,
+    pub control: Control,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// One answer line, newline-terminated.
+fn line_of(reply: &Reply) -> String {
+    let mut text = serde_json::to_string(reply)
+        .unwrap_or_else(|e| format!("{{\"error\":\"cannot encode the answer: {e}\"}}"));
+    text.push('\n');
+    text
 }
 
 /// Binds the socket, replacing a stale one but never a live daemon's.
@@ -90,8 +97,8 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((mut stream, _)) = accepted else { continue };
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    let line = json!({"error": format!("too many clients (limit {MAX_CLIENTS})")});
-                    let _ = stream.write_all(format!("{line}\n").as_bytes()).await;
+                    let line = line_of(&Reply::error(format!("too many clients (limit {MAX_CLIENTS})")));
+                    let _ = stream.write_all(line.as_bytes()).await;
                     continue;
                 };
                 let (status, control) = (status.clone(), control.clone());
@@ -127,8 +134,10 @@ async fn client(
         }
         let content = line.len() - usize::from(line.last() == Some(&b'\n'));
         if content > MAX_LINE {
-            let e = json!({"error": format!("request line longer than {MAX_LINE} bytes; closing")});
-            let _ = write.write_all(format!("{e}\n").as_bytes()).await;
+            let e = Reply::error(format!(
+                "request line longer than {MAX_LINE} bytes; closing"
+            ));
+            let _ = write.write_all(line_of(&e).as_bytes()).await;
             return;
         }
         let trimmed = line.trim_ascii();
@@ -136,9 +145,7 @@ async fn client(
             continue;
         }
         let answer = answer(trimmed, &status, control.as_ref()).await;
-        let mut text = answer.to_string();
-        text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        if write.write_all(line_of(&answer).as_bytes()).await.is_err() {
             return;
         }
     }
@@ -148,25 +155,28 @@ async fn answer(
     line: &[u8],
     status: &watch::Receiver<Status>,
     control: Option<&crossbeam_channel::Sender<ControlRequest>>,
-) -> Value {
-    let request = match Request::parse(line) {
-        Ok(r) => r,
-        Err(e) => return json!({ "error": e }),
+) -> Reply {
+    let command = match Request::parse(line).and_then(Request::into_control) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Reply::Status(Box::new(status.borrow().clone())),
+        Err(e) => return Reply::error(e),
     };
-    if request == Request::Status {
-        let doc = status.borrow().clone();
-        return serde_json::to_value(doc).unwrap_or_else(|e| json!({"error": e.to_string()}));
-    }
     let Some(control) = control else {
-        return json!({"error": "this socket is read-only; set control.allow-control = true to allow control commands"});
+        return Reply::error(
+            "this socket is read-only; set control.allow-control = true to allow control commands",
+        );
     };
     let (reply, answer) = oneshot::channel();
-    if control.send(ControlRequest { request, reply }).is_err() {
-        return json!({"error": "the daemon is stopping"});
+    let request = ControlRequest {
+        control: command,
+        reply,
+    };
+    if control.send(request).is_err() {
+        return Reply::error("the daemon is stopping");
     }
     match tokio::time::timeout(Duration::from_secs(10), answer).await {
-        Ok(Ok(v)) => v,
-        Ok(Err(_)) => json!({"error": "the daemon is stopping"}),
-        Err(_) => json!({"error": "the frame thread did not answer within 10 s"}),
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) => Reply::error("the daemon is stopping"),
+        Err(_) => Reply::error("the frame thread did not answer within 10 s"),
     }
 }

@@ -2,17 +2,20 @@
 //! told to stop.
 //!
 //! [`run`] checks everything that can be checked before the first frame (config, model,
-//! output pipeline, socket), then starts the frame thread ([`frames`]) and the monitor
-//! thread ([`observer`]), and serves the status socket and signals on a small tokio
+//! output pipeline, socket), then starts the frame thread ([`frame_loop`]) and the monitor
+//! thread ([`monitor_thread`]), and serves the status socket and signals on a small tokio
 //! runtime on the calling thread. One stop flag fans out to all of them; `run` returns only
 //! after each has finished, with a [`RunReport`].
 //!
 //! # Layout
-//! - [`frames`]: the frame loop (pull, stylize, push, reconnect, control requests).
-//! - [`observer`]: the monitor thread (latency, power, system, budget -> status document).
+//! - [`frame_loop`]: the frame loop (pull, stylize, push, reconnect, control requests).
+//! - [`monitor_thread`]: the monitor thread (latency, power, system, budget -> status
+//!   document).
+//! - [`style_swap`]: arbitrary-style engines built off the frame thread and swapped in.
 
-pub mod frames;
-pub mod observer;
+pub mod frame_loop;
+pub mod monitor_thread;
+pub mod style_swap;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +30,9 @@ use crate::config::Config;
 use crate::control::server::{self, ControlRequest};
 use crate::control::{self, RunState, Status};
 use crate::engine;
+use crate::media::sink::FrameSink;
 use crate::monitor::latency::Percentiles;
 use crate::notify::Notifier;
-use crate::sink::FrameSink;
 
 /// Limits for one run (tests and benchmarks stop by themselves).
 #[derive(Clone, Debug, Default)]
@@ -188,14 +191,14 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         thread::Builder::new()
             .name("monitor".into())
             .spawn(move || {
-                observer::Observer::new(&config, shared, initial, started)
+                monitor_thread::Observer::new(&config, shared, initial, started)
                     .run(events_rx, status_tx, notifier, timeline)
             })
             .context("cannot start the monitor thread")?
     };
     let stop = options.stop.clone();
     let frames = {
-        let ctx = frames::Context {
+        let ctx = frame_loop::Context {
             config: config.clone(),
             uri,
             engine,
@@ -208,7 +211,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         };
         thread::Builder::new()
             .name("frames".into())
-            .spawn(move || frames::FrameLoop::new(ctx).run())
+            .spawn(move || frame_loop::FrameLoop::new(ctx).run())
             .context("cannot start the frame thread")?
     };
 

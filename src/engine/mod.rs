@@ -20,7 +20,9 @@ pub mod tensorrt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::{Backend, EngineConfig};
@@ -29,9 +31,9 @@ use crate::model::{Manifest, ModelError, StyleSelectError};
 use crate::style::{StyleError, StyleSpec};
 
 /// What the status document says about the engine.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EngineInfo {
-    pub backend: &'static str,
+    pub backend: Cow<'static, str>,
     pub model: String,
     pub precision: String,
     /// `[width, height]` the network runs at.

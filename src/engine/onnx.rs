@@ -122,7 +122,7 @@ impl OnnxEngine {
         let style_shape = style_shape(&session, manifest);
         let styles = manifest.style_names();
         let info = EngineInfo {
-            backend: "onnx",
+            backend: "onnx".into(),
             model: manifest.name.clone(),
             precision: graph_precision(&path),
             input: [config.size.width, config.size.height],

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::latency::WindowedHistogram;
 
@@ -28,7 +28,7 @@ pub enum BudgetError {
 }
 
 /// What one frame and the board may cost.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     /// Limit on the glass-to-glass p95 over [`LATENCY_WINDOW`], in ms.
     pub latency_ms: f64,
@@ -58,7 +58,7 @@ impl Budget {
 }
 
 /// Running counts of how often the budget was broken.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Violations {
     /// Frames whose own glass-to-glass latency exceeded the latency budget.
     pub frames_over_latency: u64,
@@ -67,7 +67,7 @@ pub struct Violations {
 }
 
 /// The `budget` part of the status document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     #[serde(flatten)]
     pub budget: Budget,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default length of the sliding window (docs/design.md "Target facts": "the last 10 s").
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
@@ -80,7 +80,7 @@ pub enum Flow {
 }
 
 /// Latency percentiles of one stage, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
     pub p95: f64,

@@ -13,7 +13,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 /// Rails that measure the whole module's input: where one exists it is the total, and the
 /// other rails are parts of it (Orin NX/Nano `VDD_IN`, Nano/TX1 `POM_5V_IN`).
@@ -49,10 +51,10 @@ pub trait PowerSource {
 }
 
 /// The power part of the status document.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowerStatus {
     /// Sensor kind, or `"none"`.
-    pub source: &'static str,
+    pub source: Cow<'static, str>,
     /// `None` when there is no sensor or no reading yet.
     pub total_w: Option<f64>,
     pub rails: BTreeMap<String, f64>,
@@ -64,7 +66,7 @@ impl PowerStatus {
     /// No sensor on this machine.
     pub fn none() -> Self {
         Self {
-            source: "none",
+            source: "none".into(),
             total_w: None,
             rails: BTreeMap::new(),
             error: None,
@@ -75,13 +77,13 @@ impl PowerStatus {
     pub fn from_reading(kind: &'static str, reading: &Result<PowerSample, PowerError>) -> Self {
         match reading {
             Ok(sample) => Self {
-                source: kind,
+                source: kind.into(),
                 total_w: Some(sample.total_w),
                 rails: sample.rails.clone(),
                 error: None,
             },
             Err(error) => Self {
-                source: kind,
+                source: kind.into(),
                 total_w: None,
                 rails: BTreeMap::new(),
                 error: Some(error.to_string()),

@@ -9,7 +9,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// Where Jetson kernels put the GPU load, relative to the sysfs root, in the order tried:
@@ -26,7 +26,7 @@ pub enum SystemError {
 }
 
 /// The `system` part of the status document.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SystemSnapshot {
     /// This process, in percent of one core (as `top` shows it: 4 busy cores read 400).
     /// `None` on the first sample.

@@ -18,7 +18,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use super::TensorRtError;
-use super::frames::RgbBuffer;
+use super::staging::RgbBuffer;
 use crate::frame::{self, FrameError, ImageTensor, Layout, RgbImage, ValueRange};
 
 /// CUDA C source of the four kernels; `to_value` / `to_byte` mirror `frame.rs` line by line.

@@ -11,9 +11,9 @@
 //! loaded at run time (`cudarc` dynamic loading), so a machine without a GPU builds and
 //! lints this code and gets a clear refusal when it tries to open an engine.
 
-pub mod frames;
 pub mod kernels;
 pub mod shim;
+pub mod staging;
 
 use std::ffi::CString;
 use std::fs;
@@ -24,9 +24,9 @@ use std::time::Instant;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DriverError};
 use thiserror::Error;
 
-use self::frames::FrameIo;
 use self::kernels::{DeviceTensor, Geometry, Kernels};
 use self::shim::{DataType, IoTensor, Plan};
+use self::staging::FrameIo;
 use super::plan::{PlanInfo, PlanMismatch};
 use super::{Engine, EngineError, EngineInfo, StageTimes};
 use crate::config::EngineConfig;
@@ -225,7 +225,7 @@ impl TensorRtEngine {
         let styles = manifest.style_names();
         Ok(Self {
             info: EngineInfo {
-                backend: "tensorrt",
+                backend: "tensorrt".into(),
                 model: manifest.name.clone(),
                 precision,
                 input: [size.width, size.height],

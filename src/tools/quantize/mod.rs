@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
 use onnx_protobuf::{Message, ModelProto};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -30,8 +29,8 @@ use self::calibrate::{Histogram, Method};
 use crate::config::{Size, SourceConfig, SourceMode, SourceUri};
 use crate::engine::EngineError;
 use crate::frame::{self, RgbImage};
+use crate::media::source::{FrameSource, Pulled};
 use crate::model::{Manifest, ModelError};
-use crate::source::{FrameSource, Pulled};
 
 #[derive(Debug, Error)]
 pub enum QuantizeError {
@@ -54,63 +53,40 @@ pub enum QuantizeError {
     Frames(String),
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum MethodArg {
-    Percentile,
-    Entropy,
-    Max,
-}
-
-#[derive(Args, Debug)]
-pub struct QuantizeArgs {
-    #[arg(long, default_value = "multistyle26")]
-    model: String,
-    #[arg(long, default_value = "engines")]
-    models_dir: PathBuf,
+#[derive(Clone, Debug)]
+pub struct QuantizeOptions {
+    pub model: String,
+    pub models_dir: PathBuf,
     /// Folder of calibration pictures (PNG/JPEG); crops of them are used.
-    #[arg(long, conflicts_with = "calib_source")]
-    calib: Option<PathBuf>,
+    pub calib: Option<PathBuf>,
     /// Calibration frames from a source URI instead (test://, file://..., rtsp://...).
-    #[arg(long)]
-    calib_source: Option<String>,
+    pub calib_source: Option<String>,
     /// Calibration frames.
-    #[arg(long, default_value_t = 32)]
-    frames: usize,
+    pub frames: usize,
     /// Calibration (and bench) size WIDTHxHEIGHT.
-    #[arg(long, default_value = "256x256")]
-    size: Size,
+    pub size: Size,
     /// Output QDQ model; its manifest is written beside it (`.toml`).
-    #[arg(long, default_value = "engines/multistyle26-int8.onnx")]
-    out: PathBuf,
-    #[arg(long, value_enum, default_value = "percentile")]
-    method: MethodArg,
-    #[arg(long, default_value_t = 99.99)]
-    percentile: f64,
+    pub out: PathBuf,
+    /// How activation ranges are chosen from the calibration histograms.
+    pub method: Method,
     /// Also quantize conv outputs (ONNX Runtime fuses Conv into QLinearConv only between
     /// a DequantizeLinear and a QuantizeLinear; TensorRT does not need it).
-    #[arg(long)]
-    conv_outputs: bool,
+    pub conv_outputs: bool,
     /// Integer type of the activations: int8 for TensorRT and ARM CPUs (ONNX Runtime on ARM
     /// fuses them with --conv-outputs); uint8 for ONNX Runtime on x86 (which runs int8
     /// activations dequantized, in float).
-    #[arg(long, value_enum, default_value = "int8")]
-    activations: qdq::Activations,
+    pub activations: qdq::Activations,
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
-    #[arg(long)]
-    bench: bool,
+    pub bench: bool,
     /// Held-out frames for --bench: one crop per picture of --eval DIR (cycling if fewer),
     /// or, with --calib-source, the source's frames after the calibration ones.
-    #[arg(long, default_value_t = 8)]
-    bench_frames: usize,
+    pub bench_frames: usize,
     /// Folder of held-out pictures for --bench, disjoint from --calib (checked by content).
-    #[arg(long)]
-    eval: Option<PathBuf>,
+    pub eval: Option<PathBuf>,
     /// Timed runs per model for --bench.
-    #[arg(long, default_value_t = 20)]
-    iters: usize,
+    pub iters: usize,
     /// ONNX Runtime threads.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    pub threads: usize,
 }
 
 /// What `quantize` needs besides the frames.
@@ -499,7 +475,7 @@ pub fn frames_from_source(
 }
 
 /// `stylerd quantize` (and `--bench`): prints a JSON report on stdout.
-pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+pub fn run(args: QuantizeOptions) -> anyhow::Result<()> {
     let frames_for = |skip: usize, count: usize| -> anyhow::Result<Vec<RgbImage>> {
         Ok(match (&args.calib, &args.calib_source) {
             (Some(dir), _) => frames_from_dir(dir, args.size, skip, count)?,
@@ -520,15 +496,10 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
         check_disjoint(calib, eval)?;
     }
     let frames = frames_for(0, args.frames).context("collecting calibration frames")?;
-    let method = match args.method {
-        MethodArg::Percentile => Method::Percentile(args.percentile),
-        MethodArg::Entropy => Method::Entropy,
-        MethodArg::Max => Method::Max,
-    };
     let opts = Options {
         model: args.model.clone(),
         models_dir: args.models_dir.clone(),
-        method,
+        method: args.method,
         conv_outputs: args.conv_outputs,
         activations: args.activations,
         out: args.out.clone(),

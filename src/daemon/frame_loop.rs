@@ -15,19 +15,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
-use serde_json::{Value, json};
 
-use super::observer::FrameEvent;
-use super::{RunOptions, RunReport, Shared};
+use super::monitor_thread::FrameEvent;
+use super::style_swap::{StyleSwaps, Swap};
+use super::{Counters, RunOptions, RunReport, Shared};
 use crate::config::{Config, OnEos, SourceUri};
 use crate::control::server::ControlRequest;
-use crate::control::{Request, RunState};
+use crate::control::{Control, Done, Reply, RunState};
 use crate::engine::{Engine, StageTimes};
 use crate::frame::{Frame, RgbImage, resize_bilinear};
-use crate::governor::{Governor, Rung, default_ladder};
+use crate::governor::{Governor, LadderSpec, Rung};
+use crate::media::sink::{FrameSink, Snapshotter};
+use crate::media::source::{FrameSource, Pulled, SourceCounts};
 use crate::notify::{self, Notifier};
-use crate::sink::{FrameSink, Snapshotter};
-use crate::source::{FrameSource, Pulled, SourceCounts};
 use crate::stabilize::Stabilizer;
 use crate::style::StyleSpec;
 
@@ -57,7 +57,6 @@ pub struct Context {
 pub struct FrameLoop {
     cx: Context,
     snapshots: Snapshotter,
-    report: RunReport,
     /// Counts of source instances already closed (each reconnect starts at zero).
     closed: SourceCounts,
     last_output: Option<RgbImage>,
@@ -71,17 +70,8 @@ pub struct FrameLoop {
     stabilizer: Option<Stabilizer>,
     /// Frames taken from the source (stylized or reused), for frame skipping.
     taken: u64,
-    /// The configured model's engine while an arbitrary-style engine is swapped in.
-    parked: Option<Box<dyn Engine>>,
-    /// Engines built off the frame thread, waiting to be swapped in between frames.
-    swaps: (Sender<Swap>, Receiver<Swap>),
-}
-
-/// A new engine (or the reason there is none) and who asked for it.
-struct Swap {
-    engine: Result<Box<dyn Engine>, crate::engine::EngineError>,
-    label: String,
-    reply: tokio::sync::oneshot::Sender<Value>,
+    /// Arbitrary-style engines being built, and the parked configured engine.
+    swaps: StyleSwaps,
 }
 
 impl FrameLoop {
@@ -103,7 +93,6 @@ impl FrameLoop {
         Self {
             cx,
             snapshots,
-            report: RunReport::default(),
             closed: SourceCounts::default(),
             last_output: None,
             paused: false,
@@ -115,9 +104,17 @@ impl FrameLoop {
             governor,
             stabilizer,
             taken: 0,
-            parked: None,
-            swaps: crossbeam_channel::unbounded(),
+            swaps: StyleSwaps::default(),
         }
+    }
+
+    /// The run's counters: written here only, read by the monitor thread and the report.
+    fn counters(&self) -> &Counters {
+        &self.cx.shared.counters
+    }
+
+    fn processed(&self) -> u64 {
+        self.counters().processed.load(Ordering::SeqCst)
     }
 
     fn stopping(&self) -> bool {
@@ -126,7 +123,7 @@ impl FrameLoop {
                 .cx
                 .options
                 .max_frames
-                .is_some_and(|n| self.report.processed >= n)
+                .is_some_and(|n| self.processed() >= n)
     }
 
     fn set_state(&self, run: RunState, source: &'static str, error: Option<String>) {
@@ -213,15 +210,23 @@ impl FrameLoop {
             let _ = n.stopping();
         }
         self.close_source(source.take());
-        self.report.seconds = started.elapsed().as_secs_f64();
-        self.report.file_pattern = self.cx.sink.file_pattern().map(|p| p.display().to_string());
-        let FrameLoop { cx, mut report, .. } = self;
-        report.encoded = cx.sink.encoded();
-        cx.shared
-            .counters
-            .encoded
-            .store(report.encoded, Ordering::Relaxed);
-        report.fps_out = report.processed as f64 / report.seconds.max(1e-9);
+        let FrameLoop { cx, .. } = self;
+        let c = &cx.shared.counters;
+        c.encoded.store(cx.sink.encoded(), Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64();
+        let read = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
+        let report = RunReport {
+            captured: read(&c.captured),
+            dropped: read(&c.dropped),
+            processed: read(&c.processed),
+            encoded: read(&c.encoded),
+            engine_errors: read(&c.engine_errors),
+            reconnects: read(&c.reconnects),
+            seconds,
+            fps_out: read(&c.processed) as f64 / seconds.max(1e-9),
+            file_pattern: cx.sink.file_pattern().map(|p| p.display().to_string()),
+            ..Default::default()
+        };
         let closed = cx.sink.finish(Duration::from_secs(10));
         if let Err(e) = &closed {
             tracing::error!(error = %e, "output did not close cleanly");
@@ -234,12 +239,7 @@ impl FrameLoop {
 
     /// Waits out the backoff in slices (so stop and control stay responsive), then doubles it.
     fn reconnect_wait(&mut self, backoff: &mut Duration) {
-        self.report.reconnects += 1;
-        self.cx
-            .shared
-            .counters
-            .reconnects
-            .store(self.report.reconnects, Ordering::Relaxed);
+        self.counters().reconnects.fetch_add(1, Ordering::SeqCst);
         let until = Instant::now() + *backoff;
         while !self.stopping() && Instant::now() < until {
             self.watchdog();
@@ -292,11 +292,11 @@ impl FrameLoop {
     }
 
     fn publish_totals(&mut self, now: SourceCounts) {
-        self.report.captured = self.closed.captured + now.captured;
-        self.report.dropped = self.closed.dropped + now.dropped;
         let c = &self.cx.shared.counters;
-        c.captured.store(self.report.captured, Ordering::SeqCst);
-        c.dropped.store(self.report.dropped, Ordering::Relaxed);
+        c.captured
+            .store(self.closed.captured + now.captured, Ordering::SeqCst);
+        c.dropped
+            .store(self.closed.dropped + now.dropped, Ordering::Relaxed);
         c.encoded.store(self.cx.sink.encoded(), Ordering::Relaxed);
         if let Some(e) = self.cx.sink.recording_failure() {
             self.cx.shared.update(|s| s.recording_error = Some(e));
@@ -319,7 +319,7 @@ impl FrameLoop {
             self.set_state(RunState::Paused, "streaming", None);
             return Ok(());
         }
-        if self.stall_after.is_some_and(|n| self.report.processed >= n) {
+        if self.stall_after.is_some_and(|n| self.processed() >= n) {
             tracing::warn!("fault injection: frame loop stalled on purpose ({STALL_ENV})");
             loop {
                 thread::sleep(Duration::from_secs(3600));
@@ -342,14 +342,9 @@ impl FrameLoop {
         let mut out = match self.stylize(&frame.image, rung, &mut times) {
             Ok(out) => out,
             Err(e) => {
-                self.report.engine_errors += 1;
-                self.cx
-                    .shared
-                    .counters
-                    .engine_errors
-                    .store(self.report.engine_errors, Ordering::Relaxed);
-                if self.report.engine_errors.is_power_of_two() {
-                    tracing::error!(error = %e, count = self.report.engine_errors, "engine failed on a frame");
+                let errors = self.counters().engine_errors.fetch_add(1, Ordering::SeqCst) + 1;
+                if errors.is_power_of_two() {
+                    tracing::error!(error = %e, count = errors, "engine failed on a frame");
                 }
                 return Ok(());
             }
@@ -363,12 +358,7 @@ impl FrameLoop {
             .push(&out, frame.captured)
             .context("output failed")?;
         let done = Instant::now();
-        self.report.processed += 1;
-        self.cx
-            .shared
-            .counters
-            .processed
-            .store(self.report.processed, Ordering::SeqCst);
+        let processed = self.counters().processed.fetch_add(1, Ordering::SeqCst) + 1;
         let event = FrameEvent {
             queue_wait: taken.saturating_duration_since(frame.captured),
             times,
@@ -386,7 +376,7 @@ impl FrameLoop {
                 let _ = n.ready();
             }
             tracing::info!("first stylized frame pushed");
-        } else if self.report.processed.is_multiple_of(30) {
+        } else if processed.is_multiple_of(30) {
             self.set_state(RunState::Running, "streaming", None);
         }
         if self.snapshots.due(done)
@@ -398,52 +388,21 @@ impl FrameLoop {
         Ok(())
     }
 
-    /// Builds an arbitrary-style engine on its own thread; it is swapped in between frames
-    /// and the request answered then, so the stream never stalls.
-    fn build_arbitrary(
-        &mut self,
-        image: std::path::PathBuf,
-        and: Option<(std::path::PathBuf, f32)>,
-        reply: tokio::sync::oneshot::Sender<Value>,
-    ) {
-        let base = self.cx.config.engine.clone();
-        let tx = self.swaps.0.clone();
-        let label = match &and {
-            Some((b, w)) => format!("image:{}+{}:{w}", image.display(), b.display()),
-            None => format!("image:{}", image.display()),
-        };
-        let spawned = thread::Builder::new()
-            .name("style-builder".into())
-            .spawn(move || {
-                let engine = crate::engine::arbitrary::engine_for(
-                    &base,
-                    &image,
-                    and.as_ref().map(|(p, w)| (p.as_path(), *w)),
-                );
-                let _ = tx.send(Swap {
-                    engine,
-                    label,
-                    reply,
-                });
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the style builder");
-        }
-    }
-
     fn swap_in(&mut self, swap: Swap) {
         let answer = match swap.engine {
             Ok(engine) => {
-                let old = std::mem::replace(&mut self.cx.engine, engine);
-                if self.parked.is_none() {
-                    self.parked = Some(old);
-                }
-                tracing::info!(style = %swap.label, model = %self.cx.engine.info().model, "style changed (engine swapped)");
+                self.swaps.swap_in(&mut self.cx.engine, engine);
+                let model = self.cx.engine.info().model.clone();
+                tracing::info!(style = %swap.label, model = %model, "style changed (engine swapped)");
                 self.cx.shared.update(|s| s.style = swap.label.clone());
                 self.engine_changed();
-                json!({"ok": true, "style": swap.label, "model": self.cx.engine.info().model})
+                Reply::Done(Done {
+                    style: Some(swap.label),
+                    model: Some(model),
+                    ..Done::ok()
+                })
             }
-            Err(e) => json!({"error": e.to_string()}),
+            Err(e) => Reply::error(e),
         };
         let _ = swap.reply.send(answer);
     }
@@ -501,33 +460,32 @@ impl FrameLoop {
 
     /// Answers pending control requests; each takes effect before the next frame.
     fn serve_control(&mut self) {
-        while let Ok(ControlRequest { request, reply }) = self.cx.control.try_recv() {
-            if let Request::SetStyleImage { image, and } = request {
-                self.build_arbitrary(image, and, reply);
-                continue;
+        while let Ok(ControlRequest { control, reply }) = self.cx.control.try_recv() {
+            if let Some(answer) = self.control(control, reply) {
+                let (reply, answer) = answer;
+                let _ = reply.send(answer);
             }
-            let answer = self.control(request);
-            let _ = reply.send(answer);
         }
-        while let Ok(swap) = self.swaps.1.try_recv() {
+        while let Some(swap) = self.swaps.next_ready() {
             self.swap_in(swap);
         }
     }
 
-    fn control(&mut self, request: Request) -> Value {
-        match request {
-            Request::Status => json!({"error": "status is answered by the socket"}),
-            Request::SetStyleImage { .. } => json!({"error": "handled by build_arbitrary"}),
-            Request::SetStyle(text) => {
+    /// Carries out one command; returns the answer to send now, or `None` when the reply
+    /// goes out later (an arbitrary style, answered once its engine is built).
+    fn control(
+        &mut self,
+        control: Control,
+        reply: tokio::sync::oneshot::Sender<Reply>,
+    ) -> Option<(tokio::sync::oneshot::Sender<Reply>, Reply)> {
+        let answer = match control {
+            Control::SetStyle(text) => {
                 // A named style after an arbitrary one: back to the configured model.
-                let target = self.parked.as_mut().unwrap_or(&mut self.cx.engine);
+                let target = self.swaps.named_target(&mut self.cx.engine);
                 let applied = StyleSpec::parse(&text)
                     .map_err(|e| e.to_string())
                     .and_then(|spec| target.set_style(&spec).map_err(|e| e.to_string()));
-                if applied.is_ok()
-                    && let Some(original) = self.parked.take()
-                {
-                    self.cx.engine = original;
+                if applied.is_ok() && self.swaps.restore(&mut self.cx.engine) {
                     self.engine_changed();
                 }
                 match applied {
@@ -538,78 +496,61 @@ impl FrameLoop {
                             st.reset();
                         }
                         self.cx.shared.update(|s| s.style = text.clone());
-                        json!({"ok": true, "style": text})
+                        Reply::Done(Done {
+                            style: Some(text),
+                            ..Done::ok()
+                        })
                     }
-                    Err(e) => json!({ "error": e }),
+                    Err(e) => Reply::error(e),
                 }
             }
-            Request::Pause => {
+            Control::SetStyleImage { image, and } => {
+                self.swaps.build(&self.cx.config.engine, image, and, reply);
+                return None;
+            }
+            Control::Pause => {
                 self.paused = true;
                 self.set_state(RunState::Paused, "streaming", None);
-                json!({"ok": true, "state": "paused"})
+                Reply::Done(Done {
+                    state: Some(RunState::Paused),
+                    ..Done::ok()
+                })
             }
-            Request::Resume => {
+            Control::Resume => {
                 self.paused = false;
                 self.set_state(RunState::Running, "streaming", None);
-                json!({"ok": true, "state": "running"})
+                Reply::Done(Done {
+                    state: Some(RunState::Running),
+                    ..Done::ok()
+                })
             }
-            Request::Snapshot => match self.last_output.as_ref() {
-                None => json!({"error": "no stylized frame yet"}),
+            Control::Snapshot => match self.last_output.as_ref() {
+                None => Reply::error("no stylized frame yet"),
                 Some(img) => match self.snapshots.write(img, Instant::now()) {
                     Ok(path) => {
                         let path = std::path::absolute(&path).unwrap_or(path);
-                        json!({"ok": true, "path": path.display().to_string()})
+                        Reply::Done(Done {
+                            path: Some(path.display().to_string()),
+                            ..Done::ok()
+                        })
                     }
-                    Err(e) => json!({"error": e.to_string()}),
+                    Err(e) => Reply::error(e),
                 },
             },
-        }
+        };
+        Some((reply, answer))
     }
 }
 
-/// The governor for this run: the configured or default ladder, pinned to the top when the
-/// governor is off, and a single rung for fixed-size networks.
+/// The governor for this run and engine (see [`Governor::for_run`]).
 fn governor_for(config: &Config, engine: &dyn Engine) -> Governor {
-    let full = config.engine.size;
-    let mut rungs = match &config.governor.ladder {
-        Some(sizes) => sizes
-            .iter()
-            .map(|s| Rung {
-                size: [s.width, s.height],
-                every: 1,
-            })
-            .collect(),
-        None => default_ladder(full),
-    };
-    if config.governor.ladder.is_some()
-        && let Some(last) = rungs.last().copied()
-    {
-        rungs.push(Rung { every: 2, ..last });
-    }
-    if !engine.any_size() {
-        let [w, h] = engine.info().input;
-        rungs = vec![
-            Rung {
-                size: [w, h],
-                every: 1,
-            },
-            Rung {
-                size: [w, h],
-                every: 2,
-            },
-        ];
-    }
-    let pin = if config.governor.enabled {
-        config.governor.pin
-    } else {
-        Some(0)
+    let spec = LadderSpec {
+        full: config.engine.size,
+        ladder: config.governor.ladder.as_deref(),
+        fixed_input: (!engine.any_size()).then(|| engine.info().input),
+        enabled: config.governor.enabled,
+        pin: config.governor.pin,
     };
     let m = &config.monitor;
-    Governor::new(
-        rungs,
-        m.budget_latency_ms,
-        m.budget_power_w,
-        pin,
-        Instant::now(),
-    )
+    Governor::for_run(&spec, m.budget_latency_ms, m.budget_power_w, Instant::now())
 }

@@ -1,4 +1,8 @@
-//! The command line: `stylerd run | stylize | models | bench | camera`.
+//! The command line: `stylerd run | stylize | models | bench | camera | report | quantize |
+//! status | ctl`.
+//!
+//! # Layout
+//! - [`tools`]: the offline tools' arguments (bench, report, quantize).
 //!
 //! Parses arguments with clap, applies `run`'s overrides on top of the config file, and
 //! calls into the library. Errors end here: printed once as `error: ...` with their causes
@@ -12,14 +16,16 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Size};
-use crate::control::client;
+use crate::control::{Reply, Request, client};
 use crate::daemon::{self, RunOptions};
 use crate::engine::{self, StageTimes};
 use crate::frame::RgbImage;
+use crate::media::rtsp::{CameraSpec, TestCamera};
+use crate::media::sink;
 use crate::model::Manifest;
-use crate::rtsp::{CameraSpec, TestCamera};
-use crate::sink;
 use crate::style::StyleSpec;
+
+mod tools;
 
 /// The config `stylerd` reads when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "systemd/stylerd.toml";
@@ -47,13 +53,13 @@ enum Command {
         models_dir: PathBuf,
     },
     /// Measure engine latency against Python ONNX Runtime, and the daemon end to end.
-    Bench(crate::bench::BenchArgs),
+    Bench(tools::BenchArgs),
     /// Write the evaluation report (Markdown + PNG plots) from timelines, benches and models.
-    Report(crate::report::ReportArgs),
+    Report(tools::ReportArgs),
     /// Serve the built-in test camera (a moving pattern) over RTSP.
     Camera(CameraArgs),
     /// Write an INT8 QDQ ONNX model from calibration frames (and compare it with --bench).
-    Quantize(crate::quantize::QuantizeArgs),
+    Quantize(tools::QuantizeArgs),
     /// Show the running daemon's status.
     Status {
         /// Refresh every second until Ctrl-C.
@@ -193,8 +199,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(args) => run(args),
         Command::Stylize(args) => stylize(args),
         Command::Models { models_dir } => models(&models_dir),
-        Command::Bench(args) => crate::bench::run(args),
-        Command::Report(args) => crate::report::run(args),
+        Command::Bench(args) => crate::tools::bench::run(args.into()),
+        Command::Report(args) => crate::tools::report::run(args.into()),
         Command::Camera(args) => camera(args),
         Command::Quantize(args) => quantize(args),
         Command::Status {
@@ -366,12 +372,13 @@ fn client_socket(explicit: Option<PathBuf>) -> PathBuf {
 fn status(watch: bool, json: bool, socket: Option<PathBuf>) -> anyhow::Result<()> {
     let socket = client_socket(socket);
     loop {
-        let doc = client::request(&socket, &serde_json::json!({"cmd": "status"}))?;
-        if let Some(e) = doc.get("error").and_then(|e| e.as_str()) {
-            bail!("stylerd answered: {e}");
-        }
+        let doc = match client::request(&socket, &Request::Status {})? {
+            Reply::Status(doc) => doc,
+            Reply::Error { error } => bail!("stylerd answered: {error}"),
+            Reply::Done(d) => bail!("stylerd answered a status request with {d:?}"),
+        };
         if json {
-            println!("{doc}");
+            println!("{}", serde_json::to_string(&doc)?);
         } else {
             println!("{}\n", client::render(&doc));
         }
@@ -384,12 +391,10 @@ fn status(watch: bool, json: bool, socket: Option<PathBuf>) -> anyhow::Result<()
 
 fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
     let socket = client_socket(socket);
-    let line = match command {
+    let request = match command {
         CtlCommand::SetStyle {
             style: Some(style), ..
-        } => {
-            serde_json::json!({"cmd": "set-style", "style": style})
-        }
+        } => Request::set_style(style),
         CtlCommand::SetStyle {
             image: Some(image),
             and,
@@ -398,28 +403,30 @@ fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
         } => {
             // The daemon resolves paths from its own working directory: send absolute ones.
             let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            let mut line = serde_json::json!({"cmd": "set-style", "image": abs(&image)});
-            if let Some(b) = and {
-                line["and"] = serde_json::json!(abs(&b));
-                line["weight"] = serde_json::json!(weight);
+            let weight = and.is_some().then_some(weight as f64);
+            Request::SetStyle {
+                style: None,
+                image: Some(abs(&image)),
+                and: and.map(|b| abs(&b)),
+                weight,
             }
-            line
         }
         CtlCommand::SetStyle { .. } => {
             bail!("set-style needs a style (e.g. 7 or 3:0.5,12:0.5) or --image PATH")
         }
-        CtlCommand::Pause => serde_json::json!({"cmd": "pause"}),
-        CtlCommand::Resume => serde_json::json!({"cmd": "resume"}),
-        CtlCommand::Snapshot => serde_json::json!({"cmd": "snapshot"}),
+        CtlCommand::Pause => Request::Pause {},
+        CtlCommand::Resume => Request::Resume {},
+        CtlCommand::Snapshot => Request::Snapshot {},
     };
-    let answer = client::request(&socket, &line)?;
-    if let Some(e) = answer.get("error").and_then(|e| e.as_str()) {
-        bail!("stylerd refused: {e}");
+    let answer = client::request(&socket, &request)?;
+    if let Reply::Error { error } = &answer {
+        bail!("stylerd refused: {error}");
     }
+    let answer = serde_json::to_string(&answer)?;
     println!("{answer}");
     Ok(())
 }
 
-fn quantize(args: crate::quantize::QuantizeArgs) -> anyhow::Result<()> {
-    crate::quantize::run(args)
+fn quantize(args: tools::QuantizeArgs) -> anyhow::Result<()> {
+    crate::tools::quantize::run(args.into())
 }

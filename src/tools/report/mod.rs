@@ -27,7 +27,6 @@ pub mod timeline;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use thiserror::Error;
 
 use crate::engine::EngineError;
@@ -59,33 +58,24 @@ pub enum ReportError {
     Write { path: PathBuf, message: String },
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ReportArgs {
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
     /// JSON lines from `stylerd run --timeline FILE`.
-    #[arg(long)]
     pub timeline: Option<PathBuf>,
     /// JSON printed by `stylerd bench`.
-    #[arg(long)]
     pub bench: Option<PathBuf>,
     /// INT8 vs FP32 JSON from `stylerd quantize`.
-    #[arg(long)]
     pub quantize: Option<PathBuf>,
     /// Flicker JSON (stabilizer off/on) from the flicker bench.
-    #[arg(long)]
     pub flicker: Option<PathBuf>,
-    #[arg(long, default_value = "engines")]
     pub models_dir: PathBuf,
     /// Model whose styles make the grid.
-    #[arg(long, default_value = "multistyle26")]
     pub model: String,
     /// Content picture for the style grid (default: a generated test picture).
-    #[arg(long)]
     pub image: Option<PathBuf>,
     /// Output folder (report.md and the PNGs).
-    #[arg(long, default_value = "out/report")]
     pub out: PathBuf,
     /// TrueType font for the plots' text.
-    #[arg(long, default_value = plot::DEFAULT_FONT)]
     pub font: PathBuf,
 }
 
@@ -104,14 +94,14 @@ pub const SECTIONS: [&str; 10] = [
 ];
 
 /// `stylerd report`: writes the report and prints the path of `report.md`.
-pub fn run(args: ReportArgs) -> anyhow::Result<()> {
+pub fn run(args: ReportOptions) -> anyhow::Result<()> {
     let path = write(&args)?;
     println!("{}", path.display());
     Ok(())
 }
 
 /// Writes `report.md` and its PNGs into `args.out`; returns the path of `report.md`.
-pub fn write(args: &ReportArgs) -> Result<PathBuf, ReportError> {
+pub fn write(args: &ReportOptions) -> Result<PathBuf, ReportError> {
     plot::load_font(&args.font)?;
     std::fs::create_dir_all(&args.out).map_err(|e| ReportError::Write {
         path: args.out.clone(),
@@ -327,7 +317,7 @@ fn timeline_sections(samples: &[Sample], out: &Path) -> Result<String, ReportErr
     Ok(md)
 }
 
-fn style_sections(args: &ReportArgs) -> Result<String, ReportError> {
+fn style_sections(args: &ReportOptions) -> Result<String, ReportError> {
     let content = styles::content(args.image.as_deref(), styles::SIDE)?;
     let styled = styles::run_all(&args.models_dir, &args.model, &content)?;
     // Tiles at half size keep the 27-tile grid near 1300 px wide.

@@ -28,8 +28,8 @@ pub use self::record::{Recorder, segment_pattern};
 pub use self::snapshot::{Snapshotter, write_png};
 use crate::config::{Encoder, OutputConfig, OutputUri, Size};
 use crate::frame::RgbImage;
-use crate::rtsp::{RtspError, RtspOutput};
-use crate::source::BusError;
+use crate::media::bus::BusError;
+use crate::media::rtsp::{RtspError, RtspOutput};
 
 #[derive(Debug, Error)]
 pub enum SinkError {

@@ -182,7 +182,7 @@ impl Observer {
         let s = &mut self.status;
         s.uptime_s = now.duration_since(self.started).as_secs_f64();
         s.state = state.run;
-        s.source.state = state.source_state;
+        s.source.state = state.source_state.into();
         s.source.last_error = state.last_error;
         s.source.reconnects = Counters::get(&c.reconnects);
         s.style.spec = state.style;
@@ -204,8 +204,12 @@ impl Observer {
             input: snap.fps.input,
             out: snap.fps.out,
         };
-        let mut stages = snap.window.clone();
-        stages.remove("glass_to_glass");
+        let stages = snap
+            .window
+            .iter()
+            .filter(|(k, _)| **k != "glass_to_glass")
+            .map(|(k, v)| (std::borrow::Cow::Borrowed(*k), *v))
+            .collect();
         s.latency_ms = LatencyStatus {
             infer: snap.window.get("infer").copied(),
             glass_to_glass: snap.window.get("glass_to_glass").copied(),

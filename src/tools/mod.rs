@@ -1,0 +1,13 @@
+//! Offline commands: they use the engine and the media pipelines but are not part of the
+//! running daemon, and nothing in the daemon uses them.
+//!
+//! # Layout
+//! - [`bench`]: `stylerd bench` (engine vs the Python reference, end-to-end daemon runs,
+//!   flicker).
+//! - [`quantize`]: `stylerd quantize`, QDQ INT8 models from calibration frames, and their
+//!   bench.
+//! - [`report`]: `stylerd report`, the evaluation report (plots, style grid, Xavier estimate).
+
+pub mod bench;
+pub mod quantize;
+pub mod report;
