@@ -299,6 +299,7 @@ fn make_install_lays_out_a_working_system() {
         unit.contains("ExecStart=/usr/local/bin/stylerd run --config /etc/stylerd/stylerd.toml")
     );
     let config = stylerd::config::Config::load(&d.join("etc/stylerd/stylerd.toml")).unwrap();
+    config.check().unwrap();
     assert_eq!(
         config.control.socket.as_deref(),
         Some(Path::new("/run/stylerd/stylerd.sock"))
@@ -307,7 +308,11 @@ fn make_install_lays_out_a_working_system() {
         config.engine.models_dir,
         Path::new("/usr/local/share/stylerd/engines")
     );
-    assert!(config.output.uris[0].starts_with("file:///var/lib/stylerd/"));
+    assert!(
+        config.output.uris[0]
+            .to_string()
+            .starts_with("file:///var/lib/stylerd/")
+    );
     // The installed binary finds the installed ONNX Runtime and models on its own.
     let img = d.join("in.png");
     write_test_image(&img);

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-use stylerd::config::{Config, Size};
+use stylerd::config::{Config, OutputUri, Size};
 use stylerd::daemon::{self, RunOptions};
 
 fn config(pin: Option<usize>, budget_ms: f64) -> Config {
     let mut c = Config::default();
-    c.source.uri = "test://?pattern=ball".into();
-    c.output.uris = vec!["null://".into()];
+    c.source.uri = "test://?pattern=ball".parse().unwrap();
+    c.output.uris = vec![OutputUri::Null];
     c.engine = engine_config(Size {
         width: 480,
         height: 272,

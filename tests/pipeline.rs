@@ -20,8 +20,8 @@ const SIZE: Size = Size {
 
 fn config(source: &str, outputs: Vec<String>) -> Config {
     let mut c = Config::default();
-    c.source.uri = source.into();
-    c.output.uris = outputs;
+    c.source.uri = source.parse().unwrap();
+    c.output.uris = outputs.iter().map(|o| o.parse().unwrap()).collect();
     c.engine = engine_config(SIZE);
     c
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use stylerd::config::{Config, Size};
+use stylerd::config::{Config, OutputUri, Size};
 use stylerd::daemon::{self, RunOptions};
 
 fn mkv_files(dir: &Path, prefix: &str) -> Vec<(String, u64)> {
@@ -43,8 +43,8 @@ fn segments_rotate_and_the_oldest_go_past_the_disk_budget() {
     )
     .unwrap();
     let mut c = Config::default();
-    c.source.uri = "test://?pattern=snow".into(); // noise: ~250 kB/s at 2 Mbit/s
-    c.output.uris = vec![format!("file://{}", dir.path().join("rec.mkv").display())];
+    c.source.uri = "test://?pattern=snow".parse().unwrap(); // noise: ~250 kB/s at 2 Mbit/s
+    c.output.uris = vec![OutputUri::File(dir.path().join("rec.mkv"))];
     c.output.segment_s = 1;
     c.output.max_disk_mb = 1;
     c.engine = engine_config(Size {
@@ -89,9 +89,9 @@ fn segments_rotate_and_the_oldest_go_past_the_disk_budget() {
 fn a_second_run_never_overwrites_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config::default();
-    c.source.uri = "test://?pattern=smpte&num-buffers=5".into();
+    c.source.uri = "test://?pattern=smpte&num-buffers=5".parse().unwrap();
     c.source.mode = stylerd::config::SourceMode::EveryFrame;
-    c.output.uris = vec![format!("file://{}", dir.path().join("rec.mkv").display())];
+    c.output.uris = vec![OutputUri::File(dir.path().join("rec.mkv"))];
     c.engine = engine_config(Size {
         width: 160,
         height: 96,

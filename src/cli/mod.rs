@@ -220,13 +220,18 @@ fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
         None => Config::default(),
     };
     if let Some(s) = &args.source {
-        config.source.uri = s.clone();
+        config.source.uri = s.parse().map_err(anyhow::Error::msg).context("--source")?;
     }
     if !args.outputs.is_empty() {
-        config.output.uris = args.outputs.clone();
+        config.output.uris = args
+            .outputs
+            .iter()
+            .map(|o| o.parse().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("--output")?;
     }
     if let Some(s) = &args.style {
-        config.engine.style = s.clone();
+        config.engine.style = StyleSpec::parse(s).context("--style")?;
     }
     if let Some(s) = &args.size {
         config.engine.size = s
@@ -246,7 +251,6 @@ fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     if args.every_frame {
         config.source.mode = crate::config::SourceMode::EveryFrame;
     }
-    config.check()?;
     Ok(config)
 }
 

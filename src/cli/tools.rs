@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::config::Size;
+use crate::config::{Size, SourceUri};
 use crate::tools::quantize::calibrate::Method;
 use crate::tools::quantize::qdq::Activations;
 use crate::tools::report::plot;
@@ -79,7 +79,7 @@ pub struct QuantizeArgs {
     calib: Option<PathBuf>,
     /// Calibration frames from a source URI instead (test://, file://..., rtsp://...).
     #[arg(long)]
-    calib_source: Option<String>,
+    calib_source: Option<SourceUri>,
     /// Calibration frames.
     #[arg(long, default_value_t = 32)]
     frames: usize,

@@ -77,8 +77,8 @@ pub enum OnEos {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SourceConfig {
-    #[serde(default = "default_source_uri")]
-    pub uri: String,
+    #[serde(default)]
+    pub uri: SourceUri,
     #[serde(default = "default_source_mode")]
     pub mode: SourceMode,
     /// rtspsrc jitter-buffer latency.
@@ -92,9 +92,6 @@ pub struct SourceConfig {
     pub on_eos: OnEos,
 }
 
-fn default_source_uri() -> String {
-    "test://".into()
-}
 fn default_source_mode() -> SourceMode {
     SourceMode::Live
 }
@@ -131,7 +128,7 @@ pub struct EngineConfig {
     #[serde(default = "default_model")]
     pub model: String,
     #[serde(default = "default_style")]
-    pub style: String,
+    pub style: StyleSpec,
     /// Inference size; frames are scaled to it.
     #[serde(default = "default_size")]
     pub size: Size,
@@ -155,8 +152,8 @@ fn default_models_dir() -> PathBuf {
 fn default_model() -> String {
     "multistyle26".into()
 }
-fn default_style() -> String {
-    "0".into()
+fn default_style() -> StyleSpec {
+    StyleSpec::parse("0").expect("style 0 parses")
 }
 fn default_size() -> Size {
     Size {
@@ -188,7 +185,7 @@ pub enum Encoder {
 pub struct OutputConfig {
     /// `file://PATH` (Matroska segments), `rtsp://HOST:PORT/MOUNT`, `null://`.
     #[serde(default = "default_output_uris")]
-    pub uris: Vec<String>,
+    pub uris: Vec<OutputUri>,
     #[serde(default = "default_encoder")]
     pub encoder: Encoder,
     #[serde(default = "default_bitrate_kbps")]
@@ -217,8 +214,8 @@ pub struct OutputConfig {
     pub rtsp_max_clients: u32,
 }
 
-fn default_output_uris() -> Vec<String> {
-    vec!["null://".into()]
+fn default_output_uris() -> Vec<OutputUri> {
+    vec![OutputUri::Null]
 }
 fn default_encoder() -> Encoder {
     Encoder::X264
@@ -346,40 +343,30 @@ impl Default for StabilizerConfig {
 }
 
 impl Config {
-    /// Reads and checks a config file.
+    /// Reads a config file: every value parsed to its type (URIs, sizes, the style), with
+    /// the file's errors. The rules across values are [`Config::check`]'s, run once by
+    /// [`crate::daemon::run`].
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
         })?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.message().to_string(),
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            ConfigError::Parse {
+                path: path.into(),
+                message: match line {
+                    Some(n) => format!("line {n}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
         })?;
-        config.check()?;
         Ok(config)
-    }
-
-    pub fn source_uri(&self) -> Result<SourceUri, ConfigError> {
-        self.source.uri.parse().map_err(|m| bad("source.uri", m))
-    }
-
-    pub fn output_uris(&self) -> Result<Vec<OutputUri>, ConfigError> {
-        self.output
-            .uris
-            .iter()
-            .map(|u| u.parse().map_err(|m| bad("output.uris", m)))
-            .collect()
-    }
-
-    pub fn style_spec(&self) -> Result<StyleSpec, ConfigError> {
-        StyleSpec::parse(&self.engine.style).map_err(|e| bad("engine.style", e.to_string()))
     }
 
     /// Rejects impossible values; run before anything starts.
     pub fn check(&self) -> Result<(), ConfigError> {
-        self.source_uri()?;
-        let outputs = self.output_uris()?;
+        let outputs = &self.output.uris;
         if outputs.is_empty() {
             return Err(bad(
                 "output.uris",
@@ -396,7 +383,6 @@ impl Config {
                 "at most one rtsp:// output is supported",
             ));
         }
-        self.style_spec()?;
         let s = &self.source;
         if !(0.1..=600.0).contains(&s.no_frame_timeout_s) {
             return Err(bad(
@@ -498,20 +484,21 @@ mod tests {
             }
         );
         assert_eq!(
-            c.source_uri().unwrap(),
+            c.source.uri,
             SourceUri::Test {
                 pattern: "ball".into(),
                 num_buffers: None,
                 fps: 30
             }
         );
-        assert_eq!(c.output_uris().unwrap(), vec![OutputUri::Null]);
+        assert_eq!(c.output.uris, vec![OutputUri::Null]);
+        assert_eq!(c.engine.style.to_string(), "0");
     }
 
     #[test]
     fn the_shipped_config_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/stylerd.toml");
-        Config::load(&path).unwrap();
+        Config::load(&path).unwrap().check().unwrap();
     }
 
     #[test]
@@ -528,7 +515,7 @@ mod tests {
             ("[engine]\nthreads = 0", "engine.threads"),
             ("[engine]\nsize = \"641x360\"", "even sides"),
             ("[engine]\nsize = \"big\"", "WIDTHxHEIGHT"),
-            ("[engine]\nstyle = \"3:x\"", "engine.style"),
+            ("[engine]\nstyle = \"3:x\"", "bad style spec \"3:x\""),
             ("[source]\nuri = \"http://cam\"", "not a supported URI"),
             ("[source]\nuri = \"v4l2://video0\"", "/dev/video0"),
             ("[source]\nuri = \"test://?bogus=1\"", "bad parameter"),

@@ -43,13 +43,20 @@ impl fmt::Display for Size {
     }
 }
 
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
+/// Config values written as text (`"640x360"`, `"rtsp://cam/live"`) are parsed once, here,
+/// through their `FromStr`.
+macro_rules! deserialize_from_str {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?
+                    .parse()
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
 }
+deserialize_from_str!(Size, SourceUri, OutputUri);
 
 /// Where frames come from.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +128,42 @@ impl FromStr for SourceUri {
         Err(format!(
             "source {s:?} is not a supported URI; use {ACCEPTED}"
         ))
+    }
+}
+
+impl fmt::Display for SourceUri {
+    /// The URI in the form it parses from (test sources with their defaults left out).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rtsp(u) => f.write_str(u),
+            Self::File(p) => write!(f, "file://{}", p.display()),
+            Self::V4l2(p) => write!(f, "v4l2://{}", p.display()),
+            Self::Test {
+                pattern,
+                num_buffers,
+                fps,
+            } => {
+                write!(f, "test://?pattern={pattern}")?;
+                if let Some(n) = num_buffers {
+                    write!(f, "&num-buffers={n}")?;
+                }
+                if *fps != 30 {
+                    write!(f, "&fps={fps}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Default for SourceUri {
+    /// The built-in test pattern.
+    fn default() -> Self {
+        Self::Test {
+            pattern: "ball".into(),
+            num_buffers: None,
+            fps: 30,
+        }
     }
 }
 
@@ -207,6 +250,20 @@ impl FromStr for OutputUri {
     }
 }
 
+impl fmt::Display for OutputUri {
+    /// The URI in the form it parses from.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "file://{}", p.display()),
+            Self::Rtsp { host, port, mount } if host.contains(':') => {
+                write!(f, "rtsp://[{host}]:{port}{mount}")
+            }
+            Self::Rtsp { host, port, mount } => write!(f, "rtsp://{host}:{port}{mount}"),
+            Self::Null => f.write_str("null://"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +311,30 @@ mod tests {
             OutputUri::File("out/x.mkv".into())
         );
         assert!("file://out/".parse::<OutputUri>().is_err());
+    }
+
+    #[test]
+    fn uris_print_as_they_parse() {
+        for s in [
+            "rtsp://cam.local:554/live?x=1",
+            "file:///a/b.mp4",
+            "v4l2:///dev/video1",
+            "test://?pattern=smpte&num-buffers=10&fps=15",
+            "test://?pattern=ball",
+        ] {
+            let u: SourceUri = s.parse().unwrap();
+            assert_eq!(u.to_string(), s);
+            assert_eq!(u.to_string().parse::<SourceUri>().unwrap(), u);
+        }
+        for s in [
+            "rtsp://127.0.0.1:8554/stylized",
+            "rtsp://[::1]:8554/live",
+            "file://out/x.mkv",
+            "null://",
+        ] {
+            let u: OutputUri = s.parse().unwrap();
+            assert_eq!(u.to_string(), s);
+        }
+        assert_eq!(SourceUri::default().to_string(), "test://?pattern=ball");
     }
 }

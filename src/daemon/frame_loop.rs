@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::monitor_thread::FrameEvent;
 use super::style_swap::{StyleSwaps, Swap};
 use super::{Counters, RunOptions, RunReport, Shared};
-use crate::config::{Config, OnEos, SourceUri};
+use crate::config::{Config, OnEos};
 use crate::control::server::ControlRequest;
 use crate::control::{Control, Done, Reply, RunState};
 use crate::engine::{Engine, StageTimes};
@@ -44,7 +44,6 @@ const NO_SIGNAL_EVERY: Duration = Duration::from_secs(1);
 /// Everything the frame thread owns.
 pub struct Context {
     pub config: Config,
-    pub uri: SourceUri,
     pub engine: Box<dyn Engine>,
     pub sink: FrameSink,
     pub options: RunOptions,
@@ -88,8 +87,8 @@ impl FrameLoop {
         let governor = governor_for(&cx.config, cx.engine.as_ref());
         cx.shared.update(|s| s.governor = Some(governor.status()));
         let st = &cx.config.stabilizer;
-        let stabilizer =
-            (st.enabled && cx.uri.is_live()).then(|| Stabilizer::new(st.strength, st.threshold));
+        let stabilizer = (st.enabled && cx.config.source.uri.is_live())
+            .then(|| Stabilizer::new(st.strength, st.threshold));
         Self {
             cx,
             snapshots,
@@ -142,18 +141,14 @@ impl FrameLoop {
         let mut backoff = BACKOFF_START;
         let mut last_frame = Instant::now();
         let timeout = Duration::from_secs_f64(self.cx.config.source.no_frame_timeout_s);
-        let finite = self.cx.uri.is_finite();
+        let finite = self.cx.config.source.uri.is_finite();
         let mut result = Ok(());
         self.set_state(RunState::Starting, "connecting", None);
         while !self.stopping() {
             self.watchdog();
             self.serve_control();
             let Some(src) = source.as_mut() else {
-                match FrameSource::open(
-                    &self.cx.uri,
-                    &self.cx.config.source,
-                    self.cx.config.engine.size,
-                ) {
+                match FrameSource::open(&self.cx.config.source, self.cx.config.engine.size) {
                     Ok(s) => {
                         source = Some(s);
                         last_frame = Instant::now();

@@ -120,9 +120,7 @@ impl Shared {
 pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     config.check()?;
     limit_malloc_arenas();
-    let uri = config.source_uri()?;
-    let outputs = config.output_uris()?;
-    let engine = engine::open(&config.engine, &config.style_spec()?)
+    let engine = engine::open(&config.engine, &config.engine.style)
         .with_context(|| format!("cannot start engine for model {}", config.engine.model))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -148,7 +146,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         }
         None => None,
     };
-    let sink = FrameSink::open(&outputs, &config.output, config.engine.size)?;
+    let sink = FrameSink::open(&config.output, config.engine.size)?;
     tracing::info!(
         source = %config.source.uri,
         model = %engine.info().model,
@@ -161,13 +159,13 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     );
 
     let shared = Arc::new(Shared::default());
-    shared.update(|s| s.style = config.engine.style.clone());
+    shared.update(|s| s.style = config.engine.style.to_string());
     let mut initial = Status {
         engine: Some(engine.info().clone()),
-        outputs: config.output.uris.clone(),
+        outputs: config.output.uris.iter().map(|u| u.to_string()).collect(),
         ..Status::default()
     };
-    initial.source.uri = config.source.uri.clone();
+    initial.source.uri = config.source.uri.to_string();
     initial.style.available = engine.styles().len();
     initial.recording = sink.file_pattern().map(|p| control::RecordingStatus {
         pattern: p.display().to_string(),
@@ -200,7 +198,6 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     let frames = {
         let ctx = frame_loop::Context {
             config: config.clone(),
-            uri,
             engine,
             sink,
             options: options.clone(),

@@ -129,10 +129,11 @@ fn head(uri: &SourceUri, cfg: &SourceConfig) -> Result<String, String> {
 }
 
 impl FrameSource {
-    pub fn open(uri: &SourceUri, cfg: &SourceConfig, size: Size) -> Result<Self, SourceError> {
+    pub fn open(cfg: &SourceConfig, size: Size) -> Result<Self, SourceError> {
         gst::init().map_err(|e| SourceError::Init(e.to_string()))?;
+        let uri = &cfg.uri;
         let live = cfg.mode == SourceMode::Live;
-        let uri_text = cfg.uri.clone();
+        let uri_text = uri.to_string();
         let build = |message: String| SourceError::Build {
             uri: uri_text.clone(),
             message,
@@ -192,12 +193,12 @@ impl FrameSource {
             mailbox,
             size,
             seq: 0,
-            uri: cfg.uri.clone(),
+            uri: uri_text.clone(),
         };
         this.pipeline
             .set_state(gst::State::Playing)
             .map_err(|_| SourceError::Start {
-                uri: cfg.uri.clone(),
+                uri: uri_text.clone(),
                 message: this
                     .bus_error()
                     .map_or_else(|| "state change failed".into(), |e| e.to_string()),

@@ -81,8 +81,9 @@ pub struct FrameSink {
 }
 
 impl FrameSink {
-    pub fn open(outputs: &[OutputUri], cfg: &OutputConfig, size: Size) -> Result<Self, SinkError> {
+    pub fn open(cfg: &OutputConfig, size: Size) -> Result<Self, SinkError> {
         gst::init().map_err(|e| SinkError::Init(e.to_string()))?;
+        let outputs = &cfg.uris;
         let file = outputs.iter().find_map(|o| match o {
             OutputUri::File(p) => Some(p.clone()),
             _ => None,

@@ -18,7 +18,7 @@ pub mod flicker;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{Config, Size, SourceMode};
+use crate::config::{Config, OutputUri, Size, SourceMode, SourceUri};
 use crate::daemon::{self, RunOptions};
 use crate::engine::{self, StageTimes};
 use crate::frame::RgbImage;
@@ -198,9 +198,13 @@ fn end_to_end(
 ) -> anyhow::Result<Value> {
     let dir = std::env::temp_dir().join(format!("stylerd-bench-{}", std::process::id()));
     let mut config = Config::default();
-    config.source.uri = "test://?pattern=ball&fps=30".into();
+    config.source.uri = SourceUri::Test {
+        pattern: "ball".into(),
+        num_buffers: None,
+        fps: 30,
+    };
     config.source.mode = SourceMode::Live;
-    config.output.uris = vec![format!("file://{}", dir.join("bench.mkv").display())];
+    config.output.uris = vec![OutputUri::File(dir.join("bench.mkv"))];
     config.engine.model = args.model.clone();
     config.engine.models_dir = args.models_dir.clone();
     config.engine.size = size;

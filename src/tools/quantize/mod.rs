@@ -60,7 +60,7 @@ pub struct QuantizeOptions {
     /// Folder of calibration pictures (PNG/JPEG); crops of them are used.
     pub calib: Option<PathBuf>,
     /// Calibration frames from a source URI instead (test://, file://..., rtsp://...).
-    pub calib_source: Option<String>,
+    pub calib_source: Option<SourceUri>,
     /// Calibration frames.
     pub frames: usize,
     /// Calibration (and bench) size WIDTHxHEIGHT.
@@ -428,21 +428,18 @@ pub fn check_disjoint(calib: &Path, eval: &Path) -> Result<(), QuantizeError> {
 
 /// `count` frames of a source, every `stride`-th one, after skipping `skip` of those.
 pub fn frames_from_source(
-    uri: &str,
+    uri: &SourceUri,
     size: Size,
     skip: usize,
     count: usize,
 ) -> Result<Vec<RgbImage>, QuantizeError> {
-    let parsed: SourceUri = uri
-        .parse()
-        .map_err(|e: String| QuantizeError::Frames(format!("source {uri:?}: {e}")))?;
     let cfg = SourceConfig {
-        uri: uri.into(),
+        uri: uri.clone(),
         mode: SourceMode::EveryFrame,
         ..Default::default()
     };
     let mut source =
-        FrameSource::open(&parsed, &cfg, size).map_err(|e| QuantizeError::Frames(e.to_string()))?;
+        FrameSource::open(&cfg, size).map_err(|e| QuantizeError::Frames(e.to_string()))?;
     // Neighbouring frames of a live source are nearly identical; spread the picks out.
     let stride = 5;
     let mut out = Vec::with_capacity(count);
