@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`latency`]: per-stage latency histograms (sliding window and since start) and fps.
+//! - [`window`]: one histogram over a sliding window of seconds, and since start.
 //! - [`power`]: board power from INA3221 (hwmon or iio) or RAPL, behind [`power::PowerSource`].
 //! - [`system`]: CPU %, resident memory and GPU load.
 //! - [`budget`]: the latency/power budget and its verdict, reported once per change.
@@ -14,3 +15,4 @@ pub mod budget;
 pub mod latency;
 pub mod power;
 pub mod system;
+pub mod window;

@@ -230,7 +230,7 @@ fn cost(node: &NodeProto, inputs: &[Option<&Value>]) -> Option<Result<LayerCost,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::report::shapes::window;
+    use crate::tools::report::fold::window;
     use onnx_protobuf::AttributeProto;
 
     #[test]

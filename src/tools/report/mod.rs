@@ -13,11 +13,13 @@
 //! - [`plot`]: the PNG charts and the style grid (plotters, DejaVu Sans).
 //! - [`styles`]: the test picture and one engine run per style.
 //! - [`flops`]: FLOPs per frame from an ONNX graph.
-//! - [`shapes`]: tensor shapes through an ONNX graph (with small constant folding).
+//! - [`shapes`]: tensor shapes through an ONNX graph.
+//! - [`fold`]: constant folding and shape rules of single operators, for `shapes`.
 //! - [`estimate`]: the Xavier 15 W arithmetic and its assumptions.
 
 pub mod estimate;
 pub mod flops;
+pub mod fold;
 pub mod plot;
 pub mod shapes;
 pub mod styles;

@@ -7,6 +7,10 @@
 //! snapshots, and tells systemd `READY=1` after the first stylized frame and `WATCHDOG=1`
 //! as it goes, so a hung engine or pipeline stops the pings. Nothing here panics on bad
 //! input: errors are logged and counted.
+//!
+//! # Layout
+//! - `control`: control requests between frames, and swapping in arbitrary-style engines
+//!   (built by [`super::style_swap`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,12 +20,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
 
+mod control;
+
 use super::monitor_thread::FrameEvent;
-use super::style_swap::{StyleSwaps, Swap};
+use super::style_swap::StyleSwaps;
 use super::{Counters, RunOptions, RunReport, Shared};
 use crate::config::{Config, OnEos};
+use crate::control::RunState;
 use crate::control::server::ControlRequest;
-use crate::control::{Control, Done, Reply, RunState};
 use crate::engine::{Engine, StageTimes};
 use crate::frame::{Frame, RgbImage, resize_bilinear};
 use crate::governor::{Governor, LadderSpec, Rung};
@@ -29,7 +35,6 @@ use crate::media::sink::{FrameSink, Snapshotter};
 use crate::media::source::{FrameSource, Pulled, SourceCounts};
 use crate::notify::{self, Notifier};
 use crate::stabilize::Stabilizer;
-use crate::style::StyleSpec;
 
 /// How long the loop waits for a frame before checking stop, control and watchdog.
 const PULL_SLICE: Duration = Duration::from_millis(100);
@@ -383,38 +388,6 @@ impl FrameLoop {
         Ok(())
     }
 
-    fn swap_in(&mut self, swap: Swap) {
-        let answer = match swap.engine {
-            Ok(engine) => {
-                self.swaps.swap_in(&mut self.cx.engine, engine);
-                let model = self.cx.engine.info().model.clone();
-                tracing::info!(style = %swap.label, model = %model, "style changed (engine swapped)");
-                self.cx.shared.update(|s| s.style = swap.label.clone());
-                self.engine_changed();
-                Reply::Done(Done {
-                    style: Some(swap.label),
-                    model: Some(model),
-                    ..Done::ok()
-                })
-            }
-            Err(e) => Reply::error(e),
-        };
-        let _ = swap.reply.send(answer);
-    }
-
-    /// After a swap: a governor for the new network, no blending across, status updated.
-    fn engine_changed(&mut self) {
-        self.governor = governor_for(&self.cx.config, self.cx.engine.as_ref());
-        if let Some(st) = self.stabilizer.as_mut() {
-            st.reset();
-        }
-        let (status, info) = (self.governor.status(), self.cx.engine.info().clone());
-        self.cx.shared.update(|s| {
-            s.governor = Some(status);
-            s.engine = Some(info);
-        });
-    }
-
     /// Runs the engine at the rung's size (or the engine's fixed size), scaling around it.
     fn stylize(
         &mut self,
@@ -451,89 +424,6 @@ impl FrameLoop {
             let status = self.governor.status();
             self.cx.shared.update(|s| s.governor = Some(status));
         }
-    }
-
-    /// Answers pending control requests; each takes effect before the next frame.
-    fn serve_control(&mut self) {
-        while let Ok(ControlRequest { control, reply }) = self.cx.control.try_recv() {
-            if let Some(answer) = self.control(control, reply) {
-                let (reply, answer) = answer;
-                let _ = reply.send(answer);
-            }
-        }
-        while let Some(swap) = self.swaps.next_ready() {
-            self.swap_in(swap);
-        }
-    }
-
-    /// Carries out one command; returns the answer to send now, or `None` when the reply
-    /// goes out later (an arbitrary style, answered once its engine is built).
-    fn control(
-        &mut self,
-        control: Control,
-        reply: tokio::sync::oneshot::Sender<Reply>,
-    ) -> Option<(tokio::sync::oneshot::Sender<Reply>, Reply)> {
-        let answer = match control {
-            Control::SetStyle(text) => {
-                // A named style after an arbitrary one: back to the configured model.
-                let target = self.swaps.named_target(&mut self.cx.engine);
-                let applied = StyleSpec::parse(&text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|spec| target.set_style(&spec).map_err(|e| e.to_string()));
-                if applied.is_ok() && self.swaps.restore(&mut self.cx.engine) {
-                    self.engine_changed();
-                }
-                match applied {
-                    Ok(()) => {
-                        tracing::info!(style = %text, "style changed");
-                        // The next frame shows the new style outright, not a blend with the old.
-                        if let Some(st) = self.stabilizer.as_mut() {
-                            st.reset();
-                        }
-                        self.cx.shared.update(|s| s.style = text.clone());
-                        Reply::Done(Done {
-                            style: Some(text),
-                            ..Done::ok()
-                        })
-                    }
-                    Err(e) => Reply::error(e),
-                }
-            }
-            Control::SetStyleImage { image, and } => {
-                self.swaps.build(&self.cx.config.engine, image, and, reply);
-                return None;
-            }
-            Control::Pause => {
-                self.paused = true;
-                self.set_state(RunState::Paused, "streaming", None);
-                Reply::Done(Done {
-                    state: Some(RunState::Paused),
-                    ..Done::ok()
-                })
-            }
-            Control::Resume => {
-                self.paused = false;
-                self.set_state(RunState::Running, "streaming", None);
-                Reply::Done(Done {
-                    state: Some(RunState::Running),
-                    ..Done::ok()
-                })
-            }
-            Control::Snapshot => match self.last_output.as_ref() {
-                None => Reply::error("no stylized frame yet"),
-                Some(img) => match self.snapshots.write(img, Instant::now()) {
-                    Ok(path) => {
-                        let path = std::path::absolute(&path).unwrap_or(path);
-                        Reply::Done(Done {
-                            path: Some(path.display().to_string()),
-                            ..Done::ok()
-                        })
-                    }
-                    Err(e) => Reply::error(e),
-                },
-            },
-        };
-        Some((reply, answer))
     }
 }
 
