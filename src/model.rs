@@ -72,6 +72,18 @@ fn default_pad_multiple() -> u32 {
     1
 }
 
+/// A fixed-size network asked to run at another size.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error(
+    "model {model} only accepts {}x{} frames, not {}x{}",
+    accepted[0], accepted[1], asked[0], asked[1]
+)]
+pub struct SizeMismatch {
+    pub model: String,
+    pub accepted: [u32; 2],
+    pub asked: [u32; 2],
+}
+
 /// Why a style spec cannot be applied to a model.
 #[derive(Debug, Error)]
 pub enum StyleSelectError {
@@ -266,14 +278,15 @@ impl Manifest {
     }
 
     /// Whether the network accepts frames of this size.
-    pub fn accepts(&self, width: u32, height: u32) -> Result<(), String> {
+    pub fn accepts(&self, width: u32, height: u32) -> Result<(), SizeMismatch> {
         match self.size {
             SizeSupport::Any(_) => Ok(()),
             SizeSupport::Fixed([w, h]) if (w, h) == (width, height) => Ok(()),
-            SizeSupport::Fixed([w, h]) => Err(format!(
-                "model {} only accepts {w}x{h} frames, not {width}x{height}",
-                self.name
-            )),
+            SizeSupport::Fixed(accepted) => Err(SizeMismatch {
+                model: self.name.clone(),
+                accepted,
+                asked: [width, height],
+            }),
         }
     }
 }
@@ -364,8 +377,10 @@ styles = ["a", "b"]
     fn fixed_size_is_enforced() {
         let m = Manifest::parse(&GOOD.replace("size = \"any\"", "size = [384, 384]")).unwrap();
         assert!(m.accepts(384, 384).is_ok());
+        let e = m.accepts(640, 360).unwrap_err();
+        assert_eq!((e.accepted, e.asked), ([384, 384], [640, 360]));
         assert_eq!(
-            m.accepts(640, 360).unwrap_err(),
+            e.to_string(),
             "model m only accepts 384x384 frames, not 640x360"
         );
     }

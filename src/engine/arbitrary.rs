@@ -24,17 +24,19 @@ const CONTENT_SIDE: u32 = 384;
 /// Reads a picture and cuts its centre square (the predictor wants a square).
 pub fn load_square(path: &Path) -> Result<RgbImage, EngineError> {
     let img = image::open(path)
-        .map_err(|e| {
-            EngineError::Unsupported(format!("cannot read style image {}: {e}", path.display()))
+        .map_err(|e| EngineError::StyleImage {
+            path: path.into(),
+            message: e.to_string(),
         })?
         .to_rgb8();
     let (w, h) = img.dimensions();
     let side = w.min(h);
     if side < 16 {
-        return Err(EngineError::Unsupported(format!(
-            "style image {} is {w}x{h}; it needs at least 16 pixels on each side",
-            path.display()
-        )));
+        return Err(EngineError::StyleImageTooSmall {
+            path: path.into(),
+            width: w,
+            height: h,
+        });
     }
     let cropped =
         image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
@@ -96,9 +98,7 @@ pub fn engine_for(
     let mut vector = style_vector(base, &load_square(image)?)?;
     if let Some((other, weight)) = and {
         if !(0.0..=1.0).contains(&weight) {
-            return Err(EngineError::Unsupported(format!(
-                "interpolation weight {weight} is not between 0 and 1"
-            )));
+            return Err(EngineError::Weight(weight));
         }
         let second = style_vector(base, &load_square(other)?)?;
         vector = blend(&vector, &second, weight);

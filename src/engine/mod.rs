@@ -27,7 +27,7 @@ use thiserror::Error;
 
 use crate::config::{Backend, EngineConfig};
 use crate::frame::{FrameError, RgbImage};
-use crate::model::{Manifest, ModelError, StyleSelectError};
+use crate::model::{Manifest, ModelError, SizeMismatch, StyleSelectError};
 use crate::style::{StyleError, StyleSpec};
 
 /// What the status document says about the engine.
@@ -63,23 +63,66 @@ pub enum EngineError {
     Load { path: PathBuf, message: String },
     #[error("model {model} does not match its manifest: {message}")]
     Mismatch { model: String, message: String },
-    #[error("{0}")]
-    Size(String),
+    #[error("{0}; set engine.size to match")]
+    Size(#[from] SizeMismatch),
+    #[error("frame is {}x{} but the engine runs at {}x{}", got[0], got[1], want[0], want[1])]
+    FrameSize { got: [u32; 2], want: [u32; 2] },
     #[error(transparent)]
     Style(#[from] StyleError),
     #[error(transparent)]
+    Select(StyleSelectError),
+    #[error(transparent)]
     Frame(#[from] FrameError),
     #[error("inference failed: {0}")]
-    Run(String),
+    Run(#[from] RunError),
+    #[error(
+        "this stylerd was built without the tensorrt feature; use engine.backend = \"onnx\" \
+         or rebuild with --features tensorrt on the Jetson"
+    )]
+    NotBuilt,
+    #[error("cannot read style image {}: {message}", path.display())]
+    StyleImage { path: PathBuf, message: String },
+    #[error(
+        "style image {} is {width}x{height}; it needs at least 16 pixels on each side",
+        path.display()
+    )]
+    StyleImageTooSmall {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+    #[error("interpolation weight {0} is not between 0 and 1")]
+    Weight(f32),
+    #[error("model {model} takes no style vector of {len} values")]
+    StyleVector { model: String, len: usize },
+    /// A TensorRT failure other than running a frame (plan, CUDA, bindings).
     #[error("{0}")]
-    Unsupported(String),
+    Backend(String),
+}
+
+/// Why running the network on one frame failed.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The runtime's own message (ONNX Runtime, TensorRT).
+    #[error("{0}")]
+    Runtime(String),
+    #[error("model {model} has no style set")]
+    NoStyleSet { model: String },
+    #[error("no output named {name}")]
+    MissingOutput { name: String },
+    #[error("output {name} has shape {got:?}, expected {want:?}")]
+    OutputShape {
+        name: String,
+        got: Vec<i64>,
+        want: Vec<usize>,
+    },
 }
 
 impl From<StyleSelectError> for EngineError {
     fn from(e: StyleSelectError) -> Self {
         match e {
             StyleSelectError::Style(e) => EngineError::Style(e),
-            other => EngineError::Unsupported(other.to_string()),
+            other => EngineError::Select(other),
         }
     }
 }
@@ -104,9 +147,7 @@ pub trait Engine: Send {
 pub fn open(config: &EngineConfig, style: &StyleSpec) -> Result<Box<dyn Engine>, EngineError> {
     let manifest = Manifest::find(&config.models_dir, &config.model)?;
     let size = config.size;
-    manifest
-        .accepts(size.width, size.height)
-        .map_err(|m| EngineError::Size(format!("{m}; set engine.size to match")))?;
+    manifest.accepts(size.width, size.height)?;
     match config.backend {
         Backend::Onnx => {
             let mut engine = onnx::OnnxEngine::open(&manifest, config)?;
@@ -120,10 +161,6 @@ pub fn open(config: &EngineConfig, style: &StyleSpec) -> Result<Box<dyn Engine>,
             Ok(Box::new(engine))
         }
         #[cfg(not(feature = "tensorrt"))]
-        Backend::Tensorrt => Err(EngineError::Unsupported(
-            "this stylerd was built without the tensorrt feature; use engine.backend = \"onnx\" \
-             or rebuild with --features tensorrt on the Jetson"
-                .into(),
-        )),
+        Backend::Tensorrt => Err(EngineError::NotBuilt),
     }
 }

@@ -13,7 +13,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorRef, ValueType};
 
-use super::{Engine, EngineError, EngineInfo, StageTimes};
+use super::{Engine, EngineError, EngineInfo, RunError, StageTimes};
 use crate::config::EngineConfig;
 use crate::frame::{self, ImageTensor, Layout, RgbImage};
 use crate::model::Manifest;
@@ -142,11 +142,10 @@ impl OnnxEngine {
     pub fn set_style_vector(&mut self, vector: Vec<f32>) -> Result<(), EngineError> {
         let want: usize = self.style_shape.iter().product();
         if self.manifest.style_input.is_none() || vector.len() != want {
-            return Err(EngineError::Unsupported(format!(
-                "model {} takes no style vector of {} values",
-                self.manifest.name,
-                vector.len()
-            )));
+            return Err(EngineError::StyleVector {
+                model: self.manifest.name.clone(),
+                len: vector.len(),
+            });
         }
         self.style_weights = vector;
         Ok(())
@@ -155,7 +154,7 @@ impl OnnxEngine {
     /// Runs a network whose output is not a picture (a style predictor) and returns the
     /// output values flat.
     pub fn run_flat(&mut self, input: &ImageTensor) -> Result<Vec<f32>, EngineError> {
-        let run = |e: ort::Error| EngineError::Run(e.to_string());
+        let run = |e: ort::Error| EngineError::Run(RunError::Runtime(e.to_string()));
         let image =
             TensorRef::from_array_view((input.shape(), input.data.as_slice())).map_err(run)?;
         let outputs = self
@@ -164,22 +163,24 @@ impl OnnxEngine {
             .map_err(run)?;
         let value = outputs
             .get(&self.manifest.output)
-            .ok_or_else(|| EngineError::Run(format!("no output named {}", self.manifest.output)))?;
+            .ok_or_else(|| RunError::MissingOutput {
+                name: self.manifest.output.clone(),
+            })?;
         Ok(value.try_extract_tensor::<f32>().map_err(run)?.1.to_vec())
     }
 
     /// Runs the network on a prepared tensor (exposed for benchmarks and tests).
     pub fn run_tensor(&mut self, input: &ImageTensor) -> Result<ImageTensor, EngineError> {
-        let run = |e: ort::Error| EngineError::Run(e.to_string());
+        let run = |e: ort::Error| EngineError::Run(RunError::Runtime(e.to_string()));
         let image =
             TensorRef::from_array_view((input.shape(), input.data.as_slice())).map_err(run)?;
         let outputs = match &self.manifest.style_input {
             Some(name) => {
                 if self.style_weights.is_empty() {
-                    return Err(EngineError::Run(format!(
-                        "model {} has no style set",
-                        self.manifest.name
-                    )));
+                    return Err(RunError::NoStyleSet {
+                        model: self.manifest.name.clone(),
+                    }
+                    .into());
                 }
                 let style = TensorRef::from_array_view((
                     self.style_shape.clone(),
@@ -197,7 +198,9 @@ impl OnnxEngine {
         .map_err(run)?;
         let value = outputs
             .get(&self.manifest.output)
-            .ok_or_else(|| EngineError::Run(format!("no output named {}", self.manifest.output)))?;
+            .ok_or_else(|| RunError::MissingOutput {
+                name: self.manifest.output.clone(),
+            })?;
         let (shape, data) = value.try_extract_tensor::<f32>().map_err(run)?;
         let want = ImageTensor {
             data: Vec::new(),
@@ -205,11 +208,12 @@ impl OnnxEngine {
         }
         .shape();
         if shape.iter().map(|&d| d as usize).ne(want) {
-            return Err(EngineError::Run(format!(
-                "output {} has shape {:?}, expected {want:?}",
-                self.manifest.output,
-                &shape[..]
-            )));
+            return Err(RunError::OutputShape {
+                name: self.manifest.output.clone(),
+                got: shape.to_vec(),
+                want: want.to_vec(),
+            }
+            .into());
         }
         Ok(ImageTensor {
             data: data.to_vec(),
@@ -244,7 +248,7 @@ impl Engine for OnnxEngine {
         times: &mut StageTimes,
     ) -> Result<RgbImage, EngineError> {
         let (w, h) = (image.width, image.height);
-        self.manifest.accepts(w, h).map_err(EngineError::Size)?;
+        self.manifest.accepts(w, h)?;
         let m = &self.manifest;
         let t0 = Instant::now();
         let input = frame::to_tensor(image, m.layout, m.input_range, m.pad_multiple)?;

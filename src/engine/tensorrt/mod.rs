@@ -28,7 +28,7 @@ use self::kernels::{DeviceTensor, Geometry, Kernels};
 use self::shim::{DataType, IoTensor, Plan};
 use self::staging::FrameIo;
 use super::plan::{PlanInfo, PlanMismatch};
-use super::{Engine, EngineError, EngineInfo, StageTimes};
+use super::{Engine, EngineError, EngineInfo, RunError, StageTimes};
 use crate::config::EngineConfig;
 use crate::frame::{FrameError, Layout, RgbImage};
 use crate::model::Manifest;
@@ -72,9 +72,9 @@ impl From<DriverError> for TensorRtError {
 impl From<TensorRtError> for EngineError {
     fn from(e: TensorRtError) -> Self {
         match e {
-            TensorRtError::Run(m) => EngineError::Run(m),
+            TensorRtError::Run(m) => EngineError::Run(RunError::Runtime(m)),
             TensorRtError::Frame(f) => EngineError::Frame(f),
-            other => EngineError::Unsupported(other.to_string()),
+            other => EngineError::Backend(other.to_string()),
         }
     }
 }
@@ -415,10 +415,10 @@ impl Engine for TensorRtEngine {
     ) -> Result<RgbImage, EngineError> {
         let [w, h] = self.info.input;
         if (image.width, image.height) != (w, h) {
-            return Err(EngineError::Size(format!(
-                "frame is {}x{} but the engine runs at {w}x{h}",
-                image.width, image.height
-            )));
+            return Err(EngineError::FrameSize {
+                got: [image.width, image.height],
+                want: [w, h],
+            });
         }
         Ok(self.run(image, times)?)
     }
