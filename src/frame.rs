@@ -14,7 +14,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// A frame size written `WIDTHxHEIGHT`.
@@ -151,37 +150,7 @@ impl RgbImage {
     }
 }
 
-/// Memory layout of an image tensor (batch 1, 3 channels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Layout {
-    Nchw,
-    Nhwc,
-}
-
-/// The tensor values that pixel values 0 and 255 map to.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "[f32; 2]", into = "[f32; 2]")]
-pub struct ValueRange {
-    pub lo: f32,
-    pub hi: f32,
-}
-
-impl From<[f32; 2]> for ValueRange {
-    fn from([lo, hi]: [f32; 2]) -> Self {
-        Self { lo, hi }
-    }
-}
-
-impl From<ValueRange> for [f32; 2] {
-    fn from(r: ValueRange) -> Self {
-        [r.lo, r.hi]
-    }
-}
-
-impl ValueRange {
-    pub const UNIT: ValueRange = ValueRange { lo: 0.0, hi: 1.0 };
-}
+pub use stylerd_manifest::{Layout, ValueRange};
 
 /// A dense f32 image tensor with its logical shape.
 #[derive(Clone, Debug, PartialEq)]

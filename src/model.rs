@@ -2,86 +2,37 @@
 //!
 //! A manifest says which file holds the network, its sha256, the names of its inputs and
 //! outputs, the tensor layout and value range, how to pad, which sizes it accepts and which
-//! named styles its style vector selects (format in `engines/README.md`). This module reads
-//! and checks manifests and the file they point to; it does not run models (`engine` does).
+//! named styles its style vector selects (format in `engines/README.md`). The format is one
+//! type shared with the trainer, which writes it (`manifest/`, `stylerd_manifest`); this
+//! module finds and reads manifests and checks the file they point to; it does not run
+//! models (`engine` does).
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::frame::{Layout, ValueRange};
 use crate::style::{StyleError, StyleSpec};
+use stylerd_manifest::Manifest as ManifestFile;
+pub use stylerd_manifest::{AnyTag, SizeMismatch, SizeSupport};
 
-/// Which frame sizes a network accepts.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum SizeSupport {
-    /// `"any"`: any size (after padding to `pad-multiple`).
-    Any(AnyTag),
-    /// `[width, height]`: exactly this size.
-    Fixed([u32; 2]),
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AnyTag {
-    Any,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// A manifest as read from `dir`: the file's contents (the shared
+/// [`stylerd_manifest::Manifest`], reached through `Deref`) and the folder its `file` is
+/// relative to.
+#[derive(Clone, Debug)]
 pub struct Manifest {
-    pub name: String,
-    pub file: PathBuf,
-    pub sha256: String,
-    #[serde(default)]
-    pub description: String,
-    pub licence: String,
-    pub provenance: String,
-    pub input: String,
-    pub output: String,
-    pub layout: Layout,
-    #[serde(default = "default_range")]
-    pub input_range: ValueRange,
-    #[serde(default = "default_range")]
-    pub output_range: ValueRange,
-    #[serde(default = "default_pad_multiple")]
-    pub pad_multiple: u32,
-    pub size: SizeSupport,
-    #[serde(default)]
-    pub style_input: Option<String>,
-    #[serde(default)]
-    pub styles: Vec<String>,
-    /// Length of a style vector that comes from elsewhere (arbitrary-style models).
-    #[serde(default)]
-    pub style_vector_len: Option<usize>,
+    contents: ManifestFile,
     /// Folder the manifest was read from; `file` is relative to it.
-    #[serde(skip)]
     pub dir: PathBuf,
 }
 
-fn default_range() -> ValueRange {
-    ValueRange::UNIT
-}
-
-fn default_pad_multiple() -> u32 {
-    1
-}
-
-/// A fixed-size network asked to run at another size.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-#[error(
-    "model {model} only accepts {}x{} frames, not {}x{}",
-    accepted[0], accepted[1], asked[0], asked[1]
-)]
-pub struct SizeMismatch {
-    pub model: String,
-    pub accepted: [u32; 2],
-    pub asked: [u32; 2],
+impl std::ops::Deref for Manifest {
+    type Target = ManifestFile;
+    fn deref(&self) -> &ManifestFile {
+        &self.contents
+    }
 }
 
 /// Why a style spec cannot be applied to a model.
@@ -163,36 +114,15 @@ impl Manifest {
 
     /// Parses and checks manifest text; the error is one sentence.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let m: Manifest = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        m.check()?;
-        Ok(m)
+        Ok(Self {
+            contents: ManifestFile::parse(text)?,
+            dir: PathBuf::new(),
+        })
     }
 
-    fn check(&self) -> Result<(), String> {
-        let hex = self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex {
-            return Err("sha256 must be 64 hexadecimal digits".into());
-        }
-        if self.pad_multiple == 0 || self.pad_multiple > 64 {
-            return Err(format!(
-                "pad-multiple must be 1 to 64, got {}",
-                self.pad_multiple
-            ));
-        }
-        if self.input_range.lo >= self.input_range.hi
-            || self.output_range.lo >= self.output_range.hi
-        {
-            return Err("input-range and output-range must be [low, high] with low < high".into());
-        }
-        if !self.styles.is_empty() && self.style_input.is_none() {
-            return Err("styles are listed but there is no style-input to feed them to".into());
-        }
-        if let SizeSupport::Fixed([w, h]) = self.size
-            && (w == 0 || h == 0)
-        {
-            return Err("a fixed size needs a width and height above 0".into());
-        }
-        Ok(())
+    /// The file's contents.
+    pub fn contents(&self) -> &ManifestFile {
+        &self.contents
     }
 
     /// All manifests in `dir`, sorted by name; unreadable ones are skipped.
@@ -248,25 +178,6 @@ impl Manifest {
         Ok(path)
     }
 
-    /// The style names a spec picks from: the listed ones, or, for a single-style network
-    /// without a style input, the model itself.
-    pub fn style_names(&self) -> Vec<String> {
-        if self.styles.is_empty() && self.style_input.is_none() {
-            vec![self.name.clone()]
-        } else {
-            self.styles.clone()
-        }
-    }
-
-    /// How many values the style input takes, when the manifest says.
-    pub fn style_len(&self) -> Option<usize> {
-        if self.styles.is_empty() {
-            self.style_vector_len
-        } else {
-            Some(self.styles.len())
-        }
-    }
-
     /// The style vector for a spec: `Some(weights)` for a model with a style input, `None`
     /// for a single-style network (after checking the spec names its one style).
     pub fn style_weights(&self, spec: &StyleSpec) -> Result<Option<Vec<f32>>, StyleSelectError> {
@@ -275,19 +186,6 @@ impl Manifest {
         }
         let weights = spec.weights(&self.style_names())?;
         Ok(self.style_input.is_some().then_some(weights))
-    }
-
-    /// Whether the network accepts frames of this size.
-    pub fn accepts(&self, width: u32, height: u32) -> Result<(), SizeMismatch> {
-        match self.size {
-            SizeSupport::Any(_) => Ok(()),
-            SizeSupport::Fixed([w, h]) if (w, h) == (width, height) => Ok(()),
-            SizeSupport::Fixed(accepted) => Err(SizeMismatch {
-                model: self.name.clone(),
-                accepted,
-                asked: [width, height],
-            }),
-        }
     }
 }
 
@@ -304,6 +202,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::{Layout, ValueRange};
 
     const GOOD: &str = r#"
 name = "m"

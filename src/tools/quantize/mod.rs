@@ -211,55 +211,33 @@ fn derived_manifest(
     opts: &Options,
     frames: usize,
 ) -> Result<String, QuantizeError> {
-    let src = m.dir.join(format!("{}.toml", m.name));
-    let text = fs::read_to_string(&src).map_err(|e| QuantizeError::Read {
-        path: src.clone(),
-        message: e.to_string(),
-    })?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| QuantizeError::Read {
-        path: src,
-        message: e.to_string(),
-    })?;
-    let file = out
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let set = |t: &mut toml::Table, k: &str, v: String| {
-        t.insert(k.into(), toml::Value::String(v));
-    };
-    set(&mut table, "name", name.into());
-    set(&mut table, "file", file);
-    set(&mut table, "sha256", sha256.into());
-    set(
-        &mut table,
-        "description",
-        format!(
-            "{} (INT8 QDQ: per-channel int8 conv weights, {} conv inputs)",
-            m.description,
-            match opts.activations {
-                qdq::Activations::Int8 => "int8",
-                qdq::Activations::Uint8 => "uint8",
-            }
-        ),
+    let mut d = m.contents().clone();
+    d.name = name.into();
+    d.file = out.file_name().map(PathBuf::from).unwrap_or_default();
+    d.sha256 = sha256.into();
+    d.description = format!(
+        "{} (INT8 QDQ: per-channel int8 conv weights, {} conv inputs)",
+        m.description,
+        match opts.activations {
+            qdq::Activations::Int8 => "int8",
+            qdq::Activations::Uint8 => "uint8",
+        }
     );
-    set(
-        &mut table,
-        "provenance",
-        format!(
-            "stylerd quantize {} from {} (sha256 {}), {:?} calibration on {frames} frames{}; {}",
-            env!("CARGO_PKG_VERSION"),
-            m.file.display(),
-            m.sha256,
-            opts.method,
-            if opts.conv_outputs {
-                ", conv outputs quantized too"
-            } else {
-                ""
-            },
-            m.provenance
-        ),
+    d.provenance = format!(
+        "stylerd quantize {} from {} (sha256 {}), {:?} calibration on {frames} frames{}; {}",
+        env!("CARGO_PKG_VERSION"),
+        m.file.display(),
+        m.sha256,
+        opts.method,
+        if opts.conv_outputs {
+            ", conv outputs quantized too"
+        } else {
+            ""
+        },
+        m.provenance
     );
-    toml::to_string(&table).map_err(|e| QuantizeError::Model(e.to_string()))
+    d.check().map_err(QuantizeError::Model)?;
+    Ok(d.to_toml())
 }
 
 /// Runs the model (with conv tensors exposed as outputs) over the frames.
