@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Size;
+use crate::frame::Size;
 
 /// How long after a step the governor waits before judging again (new samples only).
 const SETTLE: Duration = Duration::from_secs(2);

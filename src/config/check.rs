@@ -8,7 +8,7 @@ use super::{Backend, Config, ConfigError, OutputUri, bad};
 impl Config {
     /// Reads a config file: every value parsed to its type (URIs, sizes, the style), with
     /// the file's errors. The rules across values are [`Config::check`]'s, run once by
-    /// [`crate::daemon::run`].
+    /// `daemon::run`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),

@@ -177,7 +177,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     let notifier = Notifier::from_env().map(Arc::new);
     let started = Instant::now();
 
-    let observer = {
+    let monitor = {
         let (config, shared, notifier) = (config.clone(), shared.clone(), notifier.clone());
         let timeline = match &options.timeline {
             Some(path) => Some(
@@ -236,7 +236,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     let report = frames
         .join()
         .map_err(|_| anyhow::anyhow!("the frame thread panicked"))?;
-    let latency = observer
+    let latency = monitor
         .join()
         .map_err(|_| anyhow::anyhow!("the monitor thread panicked"))?;
     let _ = shutdown_tx.send(true);

@@ -1,7 +1,7 @@
 //! TensorRT backend (cargo feature `tensorrt`, for the Jetson): a `.plan` built on the
 //! device by `engines/build-trt.sh`, run through a small C++ shim (`shim.cpp`, compiled by
 //! `build.rs`), with device buffers and one CUDA stream from `cudarc`, frames staged through
-//! pinned memory or, on the Jetson's integrated GPU, mapped zero-copy ([`frames`]), and
+//! pinned memory or, on the Jetson's integrated GPU, mapped zero-copy ([`staging`]), and
 //! pre/post-processing as NVRTC-compiled CUDA kernels ([`kernels`]).
 //!
 //! This module owns checking a plan against this machine (TensorRT version and GPU, from the
