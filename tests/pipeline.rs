@@ -75,12 +75,14 @@ fn rtsp_camera_to_file_is_stylized_and_matches_the_engine() {
         vs_input > 40.0,
         "output too close to the input: mean abs diff {vs_input:.1}"
     );
-    // Measured 18.9 dB; what the bound must tell apart is the same style against another
-    // one, which is checked directly: the engine's style 0 is nearer than its style 1 by 3 dB.
+    // Two H.264 round trips (camera and recording), which the network amplifies: 16.9 to
+    // 19.4 dB measured over runs, so 16 dB is the floor. What the check must tell apart is
+    // this style from another one, checked directly: the engine's style 1 on the same input
+    // measures 10.8 dB, so the right style must win by 4 dB (it wins by 6 to 8.6).
     let vs_other = psnr(last, &stylize_direct(&input, "1"));
     eprintln!("recorded vs direct engine with style 1: PSNR {vs_other:.1} dB");
     assert!(
-        vs_engine > 17.5 && vs_engine > vs_other + 3.0,
+        vs_engine > 16.0 && vs_engine > vs_other + 4.0,
         "output differs from the direct engine run: PSNR {vs_engine:.1} dB (other style {vs_other:.1})"
     );
 }
