@@ -66,6 +66,8 @@ pub struct FrameLoop {
     last_output: Option<RgbImage>,
     paused: bool,
     ready_sent: bool,
+    /// The camera was lost since the last stylized frame: the next one reports `running`.
+    recovering: bool,
     watchdog_every: Option<Duration>,
     last_watchdog: Instant,
     stall_after: Option<u64>,
@@ -101,6 +103,7 @@ impl FrameLoop {
             last_output: None,
             paused: false,
             ready_sent: false,
+            recovering: false,
             watchdog_every,
             last_watchdog: Instant::now(),
             stall_after,
@@ -239,6 +242,7 @@ impl FrameLoop {
 
     /// Waits out the backoff in slices (so stop and control stay responsive), then doubles it.
     fn reconnect_wait(&mut self, backoff: &mut Duration) {
+        self.recovering = true;
         self.counters().reconnects.fetch_add(1, Ordering::SeqCst);
         let until = Instant::now() + *backoff;
         while !self.stopping() && Instant::now() < until {
@@ -371,12 +375,15 @@ impl FrameLoop {
         self.govern(event.glass_to_glass, done);
         if !self.ready_sent {
             self.ready_sent = true;
+            self.recovering = false;
             self.set_state(RunState::Running, "streaming", None);
             if let Some(n) = &self.cx.notifier {
                 let _ = n.ready();
             }
             tracing::info!("first stylized frame pushed");
-        } else if processed.is_multiple_of(30) {
+        } else if self.recovering || processed.is_multiple_of(30) {
+            // Back from a reconnect at once, not at the next 30th frame.
+            self.recovering = false;
             self.set_state(RunState::Running, "streaming", None);
         }
         if self.snapshots.due(done)
