@@ -1,7 +1,8 @@
 //! ONNX export of a trained transformer network, written from Rust with onnx-protobuf
 //! (opset 17: Pad reflect, Conv, InstanceNormalization, Relu, Add, Resize nearest,
 //! DepthToSpace CRD, Sigmoid), and the daemon's model manifest (engines/README.md). It reads
-//! the networks' public fields; it must not change what they compute.
+//! the networks' public fields; it must not change what they compute. The `live` students
+//! export to Conv (zero pads), Relu, Add, DepthToSpace and Sigmoid only.
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ use onnx_protobuf::{
 use sha2::{Digest, Sha256};
 
 use crate::blocks::{ConvLayer, ConvNormRelu, ResidualBlock, UpsampleBlock};
+use crate::live::LiveNet;
 use crate::transformer::TransformerNet;
 
 /// Why a model could not be exported.
@@ -126,6 +128,12 @@ impl Graph {
     }
 
     fn conv(&mut self, c: &Conv2d, x: &str) -> String {
+        self.conv_padded(c, x, 0)
+    }
+
+    /// A Conv node with `pad` zeros on each side (the live networks pad inside the conv).
+    fn conv_padded(&mut self, c: &Conv2d, x: &str, pad: i64) -> String {
+        let pad = pad * c.dilation[0] as i64;
         let (wd, w) = host(&c.weight);
         let kernel = vec![wd[2], wd[3]];
         let w = self.floats("w", wd, w);
@@ -143,7 +151,8 @@ impl Graph {
                 attr_ints("kernel_shape", &kernel),
                 attr_ints("strides", &stride),
                 attr_int("group", c.groups as i64),
-                attr_ints("pads", &[0, 0, 0, 0]),
+                attr_ints("dilations", &c.dilation.map(|d| d as i64)),
+                attr_ints("pads", &[pad, pad, pad, pad]),
             ],
         )
     }
@@ -251,6 +260,58 @@ fn image_value(name: &str) -> ValueInfoProto {
     }
 }
 
+/// A network that export can write as ONNX.
+pub trait ToOnnx {
+    /// The ONNX model as bytes: input `image` and output `stylized`, both
+    /// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4).
+    fn to_onnx(&self, name: &str) -> Vec<u8>;
+}
+
+impl ToOnnx for TransformerNet {
+    fn to_onnx(&self, name: &str) -> Vec<u8> {
+        to_onnx(self, name)
+    }
+}
+
+impl ToOnnx for LiveNet {
+    fn to_onnx(&self, name: &str) -> Vec<u8> {
+        let mut g = Graph::default();
+        let conv = |g: &mut Graph, c: &Conv2d, x: &str| g.conv_padded(c, x, 1);
+        let shuffle = |g: &mut Graph, x: &str| {
+            g.node(
+                "DepthToSpace",
+                &[x],
+                vec![attr_int("blocksize", 2), attr_str("mode", "CRD")],
+            )
+        };
+        let y = conv(&mut g, &self.down1, INPUT);
+        let x1 = g.node("Relu", &[&y], vec![]);
+        let y = conv(&mut g, &self.down2, &x1);
+        let mut x = g.node("Relu", &[&y], vec![]);
+        for b in &self.blocks {
+            let y = conv(&mut g, &b.first, &x);
+            let y = g.node("Relu", &[&y], vec![]);
+            let y = conv(&mut g, &b.second, &y);
+            x = g.node("Add", &[&x, &y], vec![]);
+        }
+        let y = conv(&mut g, &self.up1, &x);
+        let y = g.node("Relu", &[&y], vec![]);
+        let y = shuffle(&mut g, &y);
+        let y = g.node("Add", &[&y, &x1], vec![]);
+        let y = conv(&mut g, &self.up2, &y);
+        let y = match &self.output {
+            Some(out) => {
+                let y = g.node("Relu", &[&y], vec![]);
+                let y = shuffle(&mut g, &y);
+                conv(&mut g, out, &y)
+            }
+            None => shuffle(&mut g, &y),
+        };
+        g.node("Sigmoid", &[&y], vec![]);
+        finish(g, name)
+    }
+}
+
 /// The ONNX model of `net` as bytes: input `image` and output `stylized`, both
 /// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4).
 pub fn to_onnx(net: &TransformerNet, name: &str) -> Vec<u8> {
@@ -266,12 +327,15 @@ pub fn to_onnx(net: &TransformerNet, name: &str) -> Vec<u8> {
         x = g.upsample(b, &x);
     }
     let y = g.conv_layer(&net.output, &x);
-    let out = g.node("Sigmoid", &[&y], vec![]);
-    // Rename the last node's output to the public output name.
+    g.node("Sigmoid", &[&y], vec![]);
+    finish(g, name)
+}
+
+/// The model around `g`'s nodes, with the last node's output renamed to `stylized`.
+fn finish(mut g: Graph, name: &str) -> Vec<u8> {
     if let Some(last) = g.nodes.last_mut() {
         last.output = vec![OUTPUT.to_string()];
     }
-    let _ = out;
     let graph = GraphProto {
         name: name.into(),
         node: g.nodes,
@@ -305,12 +369,8 @@ pub struct ManifestInfo<'a> {
 }
 
 /// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml`; returns the sha256.
-pub fn export(
-    net: &TransformerNet,
-    dir: &Path,
-    info: &ManifestInfo,
-) -> Result<String, ExportError> {
-    let bytes = to_onnx(net, info.name);
+pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<String, ExportError> {
+    let bytes = net.to_onnx(info.name);
     let onnx = dir.join(format!("{}.onnx", info.name));
     let write = |p: &Path, data: &[u8]| {
         std::fs::write(p, data).map_err(|e| ExportError::Write {
@@ -320,17 +380,31 @@ pub fn export(
     };
     write(&onnx, &bytes)?;
     let sha = format!("{:x}", Sha256::digest(&bytes));
-    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let manifest = format!(
-        "name = {}\nfile = {}\nsha256 = {}\ndescription = {}\nlicence = \"Apache-2.0\"\nprovenance = {}\n\n\
-         input = \"{INPUT}\"\noutput = \"{OUTPUT}\"\nlayout = \"nchw\"\ninput-range = [0.0, 1.0]\n\
-         output-range = [0.0, 1.0]\npad-multiple = 4\nsize = \"any\"\n",
-        q(info.name),
-        q(&format!("{}.onnx", info.name)),
-        q(&sha),
-        q(info.description),
-        q(info.provenance),
-    );
+    // The daemon's own manifest type (stylerd-manifest): written here, read there.
+    use stylerd_manifest::{AnyTag, Layout, Manifest, SizeSupport, ValueRange};
+    let manifest = Manifest {
+        name: info.name.into(),
+        file: format!("{}.onnx", info.name).into(),
+        sha256: sha.clone(),
+        description: info.description.into(),
+        licence: "Apache-2.0".into(),
+        provenance: info.provenance.into(),
+        input: INPUT.into(),
+        output: OUTPUT.into(),
+        layout: Layout::Nchw,
+        input_range: ValueRange::UNIT,
+        output_range: ValueRange::UNIT,
+        pad_multiple: 4,
+        size: SizeSupport::Any(AnyTag::Any),
+        style_input: None,
+        styles: Vec::new(),
+        style_vector_len: None,
+    };
+    manifest.check().map_err(|message| ExportError::Write {
+        path: info.name.into(),
+        message,
+    })?;
+    let manifest = manifest.to_toml();
     write(
         &dir.join(format!("{}.toml", info.name)),
         manifest.as_bytes(),
@@ -345,15 +419,19 @@ mod tests {
     use crate::transformer::TransformerConfig;
 
     fn round_trip(cfg: TransformerConfig, label: &str) {
+        let net = cfg.init(&Device::flex());
+        round_trip_net(&net, |x| net.forward(x), label);
+    }
+
+    fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, label: &str) {
         let device = Device::flex();
-        let net = cfg.init(&device);
         let dir = tempfile::tempdir().unwrap();
         let info = ManifestInfo {
             name: "roundtrip",
             description: "test",
             provenance: "test",
         };
-        export(&net, dir.path(), &info).unwrap();
+        export(net, dir.path(), &info).unwrap();
         let manifest = std::fs::read_to_string(dir.path().join("roundtrip.toml")).unwrap();
         assert!(manifest.contains("input = \"image\"") && manifest.contains("pad-multiple = 4"));
         let mut model =
@@ -369,11 +447,7 @@ mod tests {
                 Err(e) => panic!("{e}"),
             };
         let x = Tensor::<4>::random([1, 3, 12, 16], burn::tensor::Distribution::Default, &device);
-        let want: Vec<f32> = net
-            .forward(x.clone())
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let want: Vec<f32> = forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
         let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
         let got = model.run(&input, [1, 3, 12, 16]).unwrap();
         assert_eq!(got.len(), want.len());
@@ -393,5 +467,30 @@ mod tests {
         let mut sep = tiny.with_separable(true);
         sep.residual_blocks = 2;
         round_trip(sep, "separable");
+    }
+
+    #[test]
+    fn live_onnx_export_matches_the_burn_forward_pass_with_only_fast_ops() {
+        use crate::live::LiveConfig;
+        for cfg in [
+            LiveConfig::new([4, 8], 2),
+            LiveConfig::new([8, 8], 3)
+                .with_live_out(0)
+                .with_live_dilate(true),
+        ] {
+            let net = cfg.init(&Device::flex());
+            let bytes = net.to_onnx("live");
+            let model = ModelProto::parse_from_bytes(&bytes).unwrap();
+            for n in &model.graph.node {
+                assert!(
+                    ["Conv", "Relu", "Add", "DepthToSpace", "Sigmoid"]
+                        .contains(&n.op_type.as_str()),
+                    "{}: unexpected op {}",
+                    cfg.label(),
+                    n.op_type
+                );
+            }
+            round_trip_net(&net, |x| net.forward(x), &cfg.label());
+        }
     }
 }

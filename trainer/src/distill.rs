@@ -1,0 +1,483 @@
+//! Distillation of a `live` student from an ONNX teacher (issue 13), optimized for agreement
+//! with the teacher on whole frames: the teacher runs once per training frame (each photo
+//! resized to cover `frame_w`x`frame_h` at a random zoom, a random window, every other frame
+//! mirrored), at the size the daemon feeds it, so its normalization statistics are those of a
+//! whole frame; the student then learns from random crops of those (photo, teacher) pairs.
+//! The loss is pixel L1 plus `ssim_weight` * (1 - SSIM), SSIM on luma with 8x8 windows every
+//! 4 pixels (the metric of the daemon's quality.rs), over the crop less a `margin` whose
+//! teacher values depend on context outside the crop. Adam with a cosine learning rate
+//! (computed from the step, so `--resume` continues exactly), checkpoints, previews.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
+use image::RgbImage;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+use crate::checkpoint::{self, Adam, CheckpointMeta};
+use crate::data::{self, DataError};
+use crate::live::{LiveConfig, LiveNet};
+use crate::teacher::OnnxImageModel;
+use crate::train::TrainError;
+
+/// The schedule and loss of a distillation run.
+#[derive(Debug, Clone)]
+pub struct DistillConfig {
+    pub data: PathBuf,
+    /// Teacher frames per training photo.
+    pub frames: usize,
+    pub frame_w: u32,
+    pub frame_h: u32,
+    /// Square crop side (a multiple of 4).
+    pub size: u32,
+    pub batch: usize,
+    pub steps: u64,
+    pub lr: f64,
+    /// The cosine schedule ends at `lr * lr_end`.
+    pub lr_end: f64,
+    pub ssim_weight: f32,
+    pub margin: usize,
+    pub seed: u64,
+    /// Where the teacher frames are kept as PNGs (reused by later runs with the same
+    /// teacher, style, frames and seed); None: computed every run.
+    pub cache: Option<PathBuf>,
+    pub checkpoint: PathBuf,
+    pub checkpoint_every: u64,
+    pub resume: bool,
+    pub preview: Option<PathBuf>,
+    pub preview_every: u64,
+    pub log_every: u64,
+}
+
+/// The learning rate at `step` (0-based) of `steps`: cosine from `lr` to `lr * lr_end`.
+pub fn cosine_lr(lr: f64, lr_end: f64, step: u64, steps: u64) -> f64 {
+    let t = (step as f64 / steps.max(1) as f64).min(1.0);
+    let end = lr * lr_end;
+    end + 0.5 * (lr - end) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// One training example: a frame and the teacher's output for it.
+pub struct Pair {
+    pub input: RgbImage,
+    pub target: RgbImage,
+}
+
+/// `img` resized to cover `w`x`h` times `zoom`, then the `w`x`h` window at (`fx`, `fy`)
+/// (fractions of the slack), mirrored if `flip`.
+pub fn frame(img: &RgbImage, w: u32, h: u32, zoom: f32, fx: f32, fy: f32, flip: bool) -> RgbImage {
+    let (iw, ih) = img.dimensions();
+    let s = (w as f32 / iw as f32).max(h as f32 / ih as f32) * zoom;
+    let (nw, nh) = (
+        ((iw as f32 * s).round() as u32).max(w),
+        ((ih as f32 * s).round() as u32).max(h),
+    );
+    let scaled = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+    let (x, y) = (
+        ((nw - w) as f32 * fx).round() as u32,
+        ((nh - h) as f32 * fy).round() as u32,
+    );
+    let mut out = image::imageops::crop_imm(&scaled, x, y, w, h).to_image();
+    if flip {
+        image::imageops::flip_horizontal_in_place(&mut out);
+    }
+    out
+}
+
+/// Runs `teacher` on one image; the output rounded to 8 bits.
+pub fn teach(teacher: &mut OnnxImageModel, img: &RgbImage) -> Result<RgbImage, TrainError> {
+    let t = data::to_tensor(std::slice::from_ref(img), &Device::flex());
+    let (w, h) = img.dimensions();
+    let input: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap_or_default();
+    let out = teacher.run(&input, [1, 3, h as usize, w as usize])?;
+    let n = (w * h) as usize;
+    Ok(RgbImage::from_fn(w, h, |x, y| {
+        let i = (y * w + x) as usize;
+        image::Rgb(std::array::from_fn(|c| {
+            (out[c * n + i].clamp(0.0, 1.0) * 255.0).round() as u8
+        }))
+    }))
+}
+
+/// The teacher frames for every photo under `cfg.data` (deterministic for a seed), read
+/// from `cfg.cache` when it holds them all, else computed (and written there).
+pub fn make_pairs(
+    cfg: &DistillConfig,
+    teacher: &mut OnnxImageModel,
+) -> Result<Vec<Pair>, TrainError> {
+    let files = data::list_images(&cfg.data);
+    let count = files.len() * cfg.frames;
+    let cached = |i: usize, kind: &str| {
+        cfg.cache
+            .as_ref()
+            .map(|d| d.join(format!("{i:04}-{kind}.png")))
+    };
+    if let Some(last) = cached(count.saturating_sub(1), "teacher")
+        && last.exists()
+    {
+        let mut pairs = Vec::with_capacity(count);
+        for i in 0..count {
+            let read = |k: &str| data::read_rgb(&cached(i, k).unwrap_or_default());
+            pairs.push(Pair {
+                input: read("photo")?,
+                target: read("teacher")?,
+            });
+        }
+        eprintln!("{count} teacher frames read from the cache");
+        return Ok(pairs);
+    }
+    if files.is_empty() {
+        return Err(DataError::Empty(cfg.data.display().to_string()).into());
+    }
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_f4a3);
+    let mut pairs = Vec::new();
+    let t = Instant::now();
+    for p in &files {
+        let img = data::read_rgb(p)?;
+        for k in 0..cfg.frames {
+            let zoom = if k == 0 {
+                1.0
+            } else {
+                rng.random_range(1.0..1.8)
+            };
+            let (fx, fy) = (rng.random_range(0.0..=1.0), rng.random_range(0.0..=1.0));
+            let input = frame(&img, cfg.frame_w, cfg.frame_h, zoom, fx, fy, k % 2 == 1);
+            let target = teach(teacher, &input)?;
+            if let (Some(a), Some(b)) =
+                (cached(pairs.len(), "photo"), cached(pairs.len(), "teacher"))
+            {
+                data::save_png(&input, &a)?;
+                data::save_png(&target, &b)?;
+            }
+            pairs.push(Pair { input, target });
+        }
+    }
+    eprintln!(
+        "{} teacher frames ({}x{}) from {} photos in {:.0} s",
+        pairs.len(),
+        cfg.frame_w,
+        cfg.frame_h,
+        files.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(pairs)
+}
+
+/// The batch of step `step`: random crops (same window in input and target).
+pub fn batch(
+    pairs: &[Pair],
+    cfg: &DistillConfig,
+    step: u64,
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>) {
+    let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(step));
+    let (mut ins, mut outs) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.batch {
+        let p = &pairs[rng.random_range(0..pairs.len())];
+        let (w, h) = p.input.dimensions();
+        let s = cfg.size.min(w).min(h);
+        let (x, y) = (rng.random_range(0..=w - s), rng.random_range(0..=h - s));
+        ins.push(image::imageops::crop_imm(&p.input, x, y, s, s).to_image());
+        outs.push(image::imageops::crop_imm(&p.target, x, y, s, s).to_image());
+    }
+    (
+        data::to_tensor(&ins, device),
+        data::to_tensor(&outs, device),
+    )
+}
+
+/// BT.601 luma, [n, 1, h, w].
+fn luma(x: Tensor<4>) -> Tensor<4> {
+    let [n, _, h, w] = x.dims();
+    let c = |i: usize| x.clone().slice([0..n, i..i + 1, 0..h, 0..w]);
+    c(0) * 0.299 + c(1) * 0.587 + c(2) * 0.114
+}
+
+/// Mean SSIM on luma over 8x8 windows every 4 pixels (0..1 range constants).
+pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    let (a, b) = (luma(a), luma(b));
+    let mut opts = AvgPoolOptions::new([8, 8]);
+    opts.stride = [4, 4];
+    let pool = |t: Tensor<4>| avg_pool2d(t, opts.clone());
+    let (c1, c2) = (0.01f32.powi(2), 0.03f32.powi(2));
+    let (ma, mb) = (pool(a.clone()), pool(b.clone()));
+    let va = pool(a.clone() * a.clone()) - ma.clone() * ma.clone();
+    let vb = pool(b.clone() * b.clone()) - mb.clone() * mb.clone();
+    let cov = pool(a * b) - ma.clone() * mb.clone();
+    let num = (ma.clone() * mb.clone() * 2.0 + c1) * (cov * 2.0 + c2);
+    let den = (ma.clone() * ma + mb.clone() * mb + c1) * (va + vb + c2);
+    (num / den).mean()
+}
+
+/// The loss terms of one step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DistillTerms {
+    pub total: f32,
+    pub l1: f32,
+    pub ssim: f32,
+}
+
+/// A live student, its optimizer and its schedule.
+pub struct Distiller {
+    pub net: LiveNet,
+    pub adam: Adam,
+    pub config: LiveConfig,
+    pub cfg: DistillConfig,
+    pub device: Device,
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    t.into_scalar::<f32>()
+}
+
+impl Distiller {
+    pub fn new(config: LiveConfig, cfg: DistillConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        Distiller {
+            net: config.init(&device),
+            adam: Adam::new(cfg.lr),
+            config,
+            cfg,
+            device,
+        }
+    }
+
+    /// The loss of `output` against `target` on the crop less the margin.
+    pub fn loss(&self, output: Tensor<4>, target: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+        let [n, c, h, w] = output.dims();
+        let m = self.cfg.margin.min(h / 4).min(w / 4);
+        let crop = |t: Tensor<4>| t.slice([0..n, 0..c, m..h - m, m..w - m]);
+        let (o, t) = (crop(output), crop(target));
+        let l1 = (o.clone() - t.clone()).abs().mean();
+        let s = ssim(o, t);
+        (l1, s)
+    }
+
+    /// One Adam step on (`input`, `target`), both [n, 3, s, s] 0..1 on the plain device.
+    pub fn step(&mut self, input: Tensor<4>, target: Tensor<4>) -> DistillTerms {
+        self.adam.lr = cosine_lr(self.cfg.lr, self.cfg.lr_end, self.adam.step, self.cfg.steps);
+        let output = self.net.forward(input.autodiff());
+        let (l1, s) = self.loss(output, target.autodiff().detach());
+        let total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
+        let terms = DistillTerms {
+            total: scalar(total.clone()),
+            l1: scalar(l1),
+            ssim: scalar(s),
+        };
+        let grads = total.backward();
+        self.net = self.adam.step(self.net.clone(), &grads);
+        terms
+    }
+
+    pub fn save(&self) -> Result<(), TrainError> {
+        let meta = CheckpointMeta {
+            step: self.adam.step,
+            network: serde_json::to_string(&self.config).unwrap_or_default(),
+            lr: self.cfg.lr,
+        };
+        Ok(checkpoint::save(
+            &self.cfg.checkpoint,
+            &self.net,
+            &self.adam,
+            &meta,
+        )?)
+    }
+
+    /// Continues from `cfg.checkpoint` (written for the same network).
+    pub fn resume(&mut self) -> Result<(), TrainError> {
+        let ck = checkpoint::read(&self.cfg.checkpoint)?;
+        let wanted = serde_json::to_string(&self.config).unwrap_or_default();
+        if !self.config.same_as_json(&ck.meta.network) {
+            return Err(TrainError::Network {
+                path: ck.path,
+                found: ck.meta.network,
+                wanted,
+            });
+        }
+        let (net, adam) = ck.restore(self.net.clone(), &self.device.clone().inner())?;
+        self.net = net;
+        self.adam = adam;
+        Ok(())
+    }
+
+    /// Trains to `cfg.steps` on `pairs`; returns the last terms.
+    pub fn run(&mut self, pairs: &[Pair]) -> Result<DistillTerms, TrainError> {
+        let plain = self.device.clone().inner();
+        if self.cfg.resume && self.cfg.checkpoint.exists() {
+            self.resume()?;
+            eprintln!(
+                "resumed from {} at step {}",
+                self.cfg.checkpoint.display(),
+                self.adam.step
+            );
+        }
+        let cfg = self.cfg.clone();
+        eprintln!(
+            "{} live {}: {} frames, {}x{} crops, batch {}, {} steps",
+            if self.adam.step > 0 {
+                "continuing"
+            } else {
+                "training"
+            },
+            self.config.label(),
+            pairs.len(),
+            cfg.size,
+            cfg.size,
+            cfg.batch,
+            cfg.steps
+        );
+        let (mut last, mut sum, mut count) = (DistillTerms::default(), DistillTerms::default(), 0);
+        let (mut images, mut since, start) = (0usize, Instant::now(), Instant::now());
+        while self.adam.step < cfg.steps {
+            let (input, target) = batch(pairs, &cfg, self.adam.step, &plain);
+            last = self.step(input.clone(), target.clone());
+            (sum.total, sum.l1, sum.ssim) = (
+                sum.total + last.total,
+                sum.l1 + last.l1,
+                sum.ssim + last.ssim,
+            );
+            count += 1;
+            images += cfg.batch;
+            let step = self.adam.step;
+            if step.is_multiple_of(cfg.log_every.max(1)) || step == cfg.steps {
+                let k = count as f32;
+                eprintln!(
+                    "step {step}/{}  loss {:.4}  l1 {:.4}  ssim {:.4}  (mean of {count})  lr {:.2e}  {:.2} img/s  {:.0} s",
+                    cfg.steps,
+                    sum.total / k,
+                    sum.l1 / k,
+                    sum.ssim / k,
+                    self.adam.lr,
+                    images as f64 / since.elapsed().as_secs_f64(),
+                    start.elapsed().as_secs_f64()
+                );
+                (sum, count, images, since) = (DistillTerms::default(), 0, 0, Instant::now());
+            }
+            if step.is_multiple_of(cfg.checkpoint_every.max(1)) || step == cfg.steps {
+                self.save()?;
+            }
+            if let Some(p) = &cfg.preview
+                && (step.is_multiple_of(cfg.preview_every.max(1)) || step == cfg.steps)
+            {
+                let output = self.net.valid().forward(input.clone());
+                let mut tiles = Vec::new();
+                for i in 0..cfg.batch.min(4) {
+                    tiles.push(data::to_image(&input, i));
+                    tiles.push(data::to_image(&target, i));
+                    tiles.push(data::to_image(&output, i));
+                }
+                data::save_png(&data::grid(&tiles, 3), p)?;
+            }
+        }
+        Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssim_is_one_for_equal_images_and_lower_otherwise() {
+        let device = Device::flex();
+        let a = Tensor::<4>::random([1, 3, 16, 16], burn::tensor::Distribution::Default, &device);
+        let s = scalar(ssim(a.clone(), a.clone()));
+        assert!((s - 1.0).abs() < 1e-4, "{s}");
+        let b = a.clone() * 0.5 + 0.2;
+        assert!(scalar(ssim(a, b)) < 0.99);
+    }
+
+    #[test]
+    fn cosine_lr_runs_from_lr_to_the_end_value() {
+        assert!((cosine_lr(1e-3, 0.1, 0, 100) - 1e-3).abs() < 1e-12);
+        assert!((cosine_lr(1e-3, 0.1, 50, 100) - 5.5e-4).abs() < 1e-9);
+        assert!((cosine_lr(1e-3, 0.1, 100, 100) - 1e-4).abs() < 1e-12);
+    }
+
+    fn tiny_cfg(dir: &std::path::Path) -> DistillConfig {
+        DistillConfig {
+            data: dir.to_path_buf(),
+            frames: 1,
+            frame_w: 24,
+            frame_h: 16,
+            size: 16,
+            batch: 2,
+            steps: 4,
+            lr: 1e-2,
+            lr_end: 0.1,
+            ssim_weight: 1.0,
+            margin: 2,
+            seed: 3,
+            cache: None,
+            checkpoint: dir.join("ck.safetensors"),
+            checkpoint_every: 2,
+            resume: true,
+            preview: None,
+            preview_every: 100,
+            log_every: 100,
+        }
+    }
+
+    #[test]
+    fn distillation_learns_and_resumes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let imgs = data::CropSampler::synthetic(3, 24);
+        // The "teacher" here is a fixed colour inversion of the photo.
+        let pairs: Vec<Pair> = imgs
+            .into_iter()
+            .map(|i| {
+                let mut t = i.clone();
+                image::imageops::invert(&mut t);
+                Pair {
+                    input: frame(&i, 24, 16, 1.0, 0.5, 0.5, false),
+                    target: frame(&t, 24, 16, 1.0, 0.5, 0.5, false),
+                }
+            })
+            .collect();
+        let device = Device::flex();
+        let mut cfg = tiny_cfg(dir.path());
+        cfg.steps = 40;
+        cfg.checkpoint_every = 1000;
+        let mut d = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
+        let (x, y) = batch(&pairs, &cfg, 0, &device);
+        let first = d.step(x.clone(), y.clone()).total;
+        d.run(&pairs).unwrap();
+        let (l1, s) = d.loss(d.net.valid().forward(x), y);
+        let end = scalar(l1) + (1.0 - scalar(s));
+        assert!(end < first * 0.9, "loss {first} -> {end}");
+
+        // Resume: 2 steps, a checkpoint, then 2 more from it equal 4 steps straight.
+        let mut cfg = tiny_cfg(dir.path());
+        cfg.checkpoint = dir.path().join("resume.safetensors");
+        let mut a = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
+        let manual = |d: &mut Distiller| {
+            let (x, y) = batch(&pairs, &cfg, d.adam.step, &device);
+            d.step(x, y);
+        };
+        manual(&mut a);
+        manual(&mut a);
+        a.save().unwrap();
+        let mut b = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
+        b.run(&pairs).unwrap();
+        manual(&mut a);
+        manual(&mut a);
+        let w = |n: &LiveNet| -> Vec<f32> {
+            n.down1
+                .weight
+                .val()
+                .inner()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let worst = w(&a.net)
+            .iter()
+            .zip(w(&b.net))
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert_eq!(b.adam.step, 4);
+        assert!(worst < 1e-6, "resumed weights differ by {worst}");
+    }
+}

@@ -1,0 +1,221 @@
+//! The `live` student (issue 13): only what ONNX Runtime runs fast on x86 CPUs (dense 3x3
+//! convs with fused ReLU and residual Add, NCHWc kernels). Stride-2 3x3 conv to C1 at 1/2,
+//! stride-2 3x3 conv to C2 at 1/4, N residual blocks (conv-ReLU-conv + skip) at 1/4, a
+//! pixel-shuffle decoder (conv to 4*C1, shuffle, add the 1/2-resolution encoder features;
+//! conv to 4*C0, shuffle) and a last 3x3 conv to RGB with a sigmoid. No normalization layers,
+//! zero padding inside the convs, so the ONNX graph holds only Conv, Relu, Add, DepthToSpace
+//! and Sigmoid. Height and width must be multiples of 4.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{PaddingConfig2d, PixelShuffle, PixelShuffleConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid};
+
+/// Width and depth of a live network.
+#[derive(Config, Debug)]
+pub struct LiveConfig {
+    /// Channels at 1/2 and at 1/4 resolution (C1, C2).
+    pub live_channels: [usize; 2],
+    /// Residual blocks at 1/4 resolution.
+    pub live_blocks: usize,
+    /// Full-resolution channels before the last conv (C0); 0: the second shuffle yields
+    /// RGB directly (conv to 12 channels) and there is no full-resolution conv.
+    #[config(default = 8)]
+    pub live_out: usize,
+    /// Dilate the convs of residual block i by 2^i (1, 2, 4, ...): a wider receptive field
+    /// (the teacher's colour choices depend on wide context) at the same FLOPs.
+    #[config(default = false)]
+    pub live_dilate: bool,
+}
+
+/// The named sizes the CLI offers as `--arch`.
+pub const LIVE_PRESETS: [&str; 3] = ["live-s", "live-m", "live-l"];
+
+impl LiveConfig {
+    /// `live-s` 16/32 x2 and `live-m` 16/32 x3, both shuffling straight to RGB (C0 = 0);
+    /// `live-l` 16/32 x4 with an 8-channel full-resolution conv (see the README's sweep).
+    pub fn preset(name: &str) -> Option<Self> {
+        Some(match name {
+            "live-s" => Self::new([16, 32], 2).with_live_out(0),
+            "live-m" => Self::new([16, 32], 3).with_live_out(0),
+            "live-l" => Self::new([16, 32], 4),
+            _ => return None,
+        })
+    }
+
+    /// Reads a config from a checkpoint's JSON, filling the fields added after it was
+    /// written with their defaults (the derived deserializer wants every field).
+    pub fn from_json(json: &str) -> Option<Self> {
+        let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let obj = v.as_object_mut()?;
+        obj.entry("live_out").or_insert(8.into());
+        obj.entry("live_dilate").or_insert(false.into());
+        serde_json::from_value(v).ok()
+    }
+
+    /// The same network as the checkpoint JSON `json`?
+    pub fn same_as_json(&self, json: &str) -> bool {
+        Self::from_json(json)
+            .is_some_and(|c| serde_json::to_string(&c).ok() == serde_json::to_string(self).ok())
+    }
+
+    /// Parses `C1,C2` (e.g. `16,32`).
+    pub fn parse_channels(s: &str) -> Option<[usize; 2]> {
+        let v: Vec<usize> = s
+            .split(',')
+            .map(|x| x.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        match v.as_slice() {
+            [a, b] if *a > 0 && *b > 0 => Some([*a, *b]),
+            _ => None,
+        }
+    }
+
+    /// A short label such as `16/32x4 c8`.
+    pub fn label(&self) -> String {
+        let [c1, c2] = self.live_channels;
+        let d = if self.live_dilate { " dilated" } else { "" };
+        format!("{c1}/{c2}x{} c{}{d}", self.live_blocks, self.live_out)
+    }
+
+    pub fn init(&self, device: &Device) -> LiveNet {
+        let [c1, c2] = self.live_channels;
+        let dconv = |i: usize, o: usize, stride: usize, d: usize| {
+            Conv2dConfig::new([i, o], [3, 3])
+                .with_stride([stride, stride])
+                .with_dilation([d, d])
+                .with_padding(PaddingConfig2d::Explicit(d, d, d, d))
+                .init(device)
+        };
+        let conv = |i: usize, o: usize, stride: usize| dconv(i, o, stride, 1);
+        let blocks = (0..self.live_blocks)
+            .map(|b| {
+                let d = if self.live_dilate { 1 << b.min(3) } else { 1 };
+                let second = dconv(c2, c2, 1, d);
+                // Start each residual branch near identity (no norm layers to tame it).
+                let second = Conv2d {
+                    // A new leaf (detached), so the optimizer sees a parameter, not a product.
+                    weight: second.weight.map(|w| {
+                        let grad = w.is_require_grad();
+                        let w = (w * 0.1).detach();
+                        if grad { w.require_grad() } else { w }
+                    }),
+                    ..second
+                };
+                LiveBlock {
+                    first: dconv(c2, c2, 1, d),
+                    second,
+                }
+            })
+            .collect();
+        let (up2_out, output) = if self.live_out == 0 {
+            (12, None)
+        } else {
+            (4 * self.live_out, Some(conv(self.live_out, 3, 1)))
+        };
+        LiveNet {
+            down1: conv(3, c1, 2),
+            down2: conv(c1, c2, 2),
+            blocks,
+            up1: conv(c2, 4 * c1, 1),
+            up2: conv(c1, up2_out, 1),
+            output,
+            shuffle: PixelShuffleConfig::new(2).init(),
+        }
+    }
+}
+
+/// conv3x3 -> ReLU -> conv3x3, plus the input.
+#[derive(Module, Debug)]
+pub struct LiveBlock {
+    pub first: Conv2d,
+    pub second: Conv2d,
+}
+
+#[derive(Module, Debug)]
+pub struct LiveNet {
+    pub down1: Conv2d,
+    pub down2: Conv2d,
+    pub blocks: Vec<LiveBlock>,
+    pub up1: Conv2d,
+    pub up2: Conv2d,
+    /// The full-resolution conv to RGB (absent when `live_out` is 0).
+    pub output: Option<Conv2d>,
+    pub shuffle: PixelShuffle,
+}
+
+impl LiveNet {
+    /// RGB 0..1 in, stylized RGB 0..1 out.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x1 = relu(self.down1.forward(x));
+        let mut x = relu(self.down2.forward(x1.clone()));
+        for b in &self.blocks {
+            x = x.clone() + b.second.forward(relu(b.first.forward(x)));
+        }
+        let y = self.shuffle.forward(relu(self.up1.forward(x))) + x1;
+        let y = self.up2.forward(y);
+        let y = match &self.output {
+            Some(out) => out.forward(self.shuffle.forward(relu(y))),
+            None => self.shuffle.forward(y),
+        };
+        sigmoid(y)
+    }
+
+    /// Floating-point operations of the convolutions (2 per multiply-add) for one
+    /// `width`x`height` frame.
+    pub fn flops(&self, width: usize, height: usize) -> u64 {
+        let macs = |c: &Conv2d, h: usize, w: usize| {
+            let [o, i, kh, kw] = c.weight.dims();
+            (o * i * kh * kw * h * w) as u64
+        };
+        let (h2, w2, h4, w4) = (height / 2, width / 2, height / 4, width / 4);
+        let mut m = macs(&self.down1, h2, w2) + macs(&self.down2, h4, w4);
+        for b in &self.blocks {
+            m += macs(&b.first, h4, w4) + macs(&b.second, h4, w4);
+        }
+        m += macs(&self.up1, h4, w4) + macs(&self.up2, h2, w2);
+        if let Some(out) = &self.output {
+            m += macs(out, height, width);
+        }
+        2 * m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_keeps_the_frame_size_and_counts_its_flops() {
+        let device = Device::flex();
+        for cfg in [
+            LiveConfig::new([4, 8], 1),
+            LiveConfig::new([4, 8], 3)
+                .with_live_out(0)
+                .with_live_dilate(true),
+        ] {
+            let net = cfg.init(&device);
+            let x =
+                Tensor::<4>::random([2, 3, 8, 12], burn::tensor::Distribution::Default, &device);
+            assert_eq!(net.forward(x).dims(), [2, 3, 8, 12], "{}", cfg.label());
+        }
+        // 16/32 x4 C0 8 at 640x360, by hand (MACs): 9 * (3*16*320*180 + 16*32*160*90
+        // + 8*32*32*160*90 + 32*64*160*90 + 16*32*320*180 + 8*3*640*360).
+        let net = LiveConfig::new([16, 32], 4).init(&device);
+        let macs: u64 = 9
+            * (3 * 16 * 57600
+                + 16 * 32 * 14400
+                + 8 * 32 * 32 * 14400
+                + 32 * 64 * 14400
+                + 16 * 32 * 57600
+                + 8 * 3 * 230400);
+        assert_eq!(net.flops(640, 360), 2 * macs);
+        assert_eq!(LiveConfig::parse_channels("16, 32"), Some([16, 32]));
+        assert_eq!(LiveConfig::parse_channels("16"), None);
+        // A checkpoint written before `live_dilate` existed still reads (and matches).
+        let old = r#"{"live_channels":[16,32],"live_blocks":3,"live_out":0}"#;
+        let c = LiveConfig::from_json(old).unwrap();
+        assert!(!c.live_dilate && c.same_as_json(old));
+        assert!(LiveConfig::from_json(r#"{"channels":[4,8,8],"residual_blocks":1}"#).is_none());
+    }
+}
