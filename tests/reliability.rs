@@ -145,23 +145,11 @@ fn outage_keeps_every_output_going_with_no_signal_frames() {
     let out_port = free_port();
     let url = format!("rtsp://127.0.0.1:{out_port}/stylized");
     let mut cam = Some(camera(port, "smpte"));
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("s.sock");
-    let source = format!("rtsp://127.0.0.1:{port}/camera");
-    let file = format!("file://{}", dir.path().join("rec.mkv").display());
-    let args = [
-        "--config",
-        "/dev/null",
-        "--size",
-        "160x96",
-        "--source",
-        &source,
-        "--output",
-        &file,
-        "--output",
-        &url,
-    ];
-    let mut daemon = spawn_daemon(&args, &socket, &[]);
+    let CameraDaemon {
+        proc: mut daemon,
+        socket,
+        dir,
+    } = camera_daemon_with_outputs(port, "rec.mkv", &[&url]);
     wait_port(out_port);
     let viewer = Viewer::connect(&url);
     assert_eq!(viewer.outcome(Duration::from_secs(20)), Ok(()));

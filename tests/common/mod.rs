@@ -52,6 +52,18 @@ pub fn free_port() -> u16 {
 /// Runs a `gst-launch` style description ending in `appsink name=out` (RGB) and returns
 /// every frame it produces, or fails after `timeout`.
 pub fn collect_frames(description: &str, max: usize, timeout: Duration) -> Vec<RgbImage> {
+    collect_timed_frames(description, max, timeout)
+        .into_iter()
+        .map(|(_, image)| image)
+        .collect()
+}
+
+/// [`collect_frames`], each frame with its buffer timestamp in seconds (NaN without one).
+pub fn collect_timed_frames(
+    description: &str,
+    max: usize,
+    timeout: Duration,
+) -> Vec<(f64, RgbImage)> {
     gst::init().unwrap();
     let pipeline = gst::parse::launch(description)
         .unwrap()
@@ -63,23 +75,23 @@ pub fn collect_frames(description: &str, max: usize, timeout: Duration) -> Vec<R
         .downcast::<gst_app::AppSink>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let mut frames = Vec::new();
-    while frames.len() < max && std::time::Instant::now() < deadline {
+    while frames.len() < max && Instant::now() < deadline {
         match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
             Some(sample) => {
-                let caps = sample.caps().unwrap();
-                let info = gstreamer_video::VideoInfo::from_caps(caps).unwrap();
-                let map = sample.buffer().unwrap().map_readable().unwrap();
-                frames.push(
-                    RgbImage::from_strided(
-                        info.width(),
-                        info.height(),
-                        info.stride()[0] as usize,
-                        &map,
-                    )
-                    .unwrap(),
-                );
+                let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+                let buffer = sample.buffer().unwrap();
+                let pts = buffer.pts().map_or(f64::NAN, |t| t.nseconds() as f64 / 1e9);
+                let map = buffer.map_readable().unwrap();
+                let image = RgbImage::from_strided(
+                    info.width(),
+                    info.height(),
+                    info.stride()[0] as usize,
+                    &map,
+                )
+                .unwrap();
+                frames.push((pts, image));
             }
             None if sink.is_eos() => break,
             None => {}
@@ -89,17 +101,18 @@ pub fn collect_frames(description: &str, max: usize, timeout: Duration) -> Vec<R
     frames
 }
 
+/// The decoding pipeline for a recorded Matroska file.
+fn mkv_decoder(path: &Path) -> String {
+    format!(
+        "filesrc location=\"{}\" ! matroskademux ! h264parse ! avdec_h264 ! videoconvert ! \
+         video/x-raw,format=RGB ! appsink name=out sync=false",
+        path.display()
+    )
+}
+
 /// Decodes every frame of a recorded Matroska file.
 pub fn decode_mkv(path: &Path) -> Vec<RgbImage> {
-    collect_frames(
-        &format!(
-            "filesrc location=\"{}\" ! matroskademux ! h264parse ! avdec_h264 ! videoconvert ! \
-             video/x-raw,format=RGB ! appsink name=out sync=false",
-            path.display()
-        ),
-        usize::MAX,
-        Duration::from_secs(60),
-    )
+    collect_frames(&mkv_decoder(path), usize::MAX, Duration::from_secs(60))
 }
 
 /// One frame of a static `videotestsrc` pattern at `size`, through the same scaler path.
@@ -285,11 +298,16 @@ pub struct CameraDaemon {
 
 /// Starts a [`CameraDaemon`] recording to `<dir>/<recording>` (`rec.mkv`, ...).
 pub fn camera_daemon(port: u16, recording: &str) -> CameraDaemon {
+    camera_daemon_with_outputs(port, recording, &[])
+}
+
+/// [`camera_daemon`] with more `--output` URIs beside the recording (e.g. an RTSP output).
+pub fn camera_daemon_with_outputs(port: u16, recording: &str, more: &[&str]) -> CameraDaemon {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
     let source = format!("rtsp://127.0.0.1:{port}/camera");
     let output = format!("file://{}", dir.path().join(recording).display());
-    let args = [
+    let mut args = vec![
         "--config",
         "/dev/null",
         "--size",
@@ -299,6 +317,9 @@ pub fn camera_daemon(port: u16, recording: &str) -> CameraDaemon {
         "--output",
         &output,
     ];
+    for uri in more {
+        args.extend(["--output", uri]);
+    }
     let proc = spawn_daemon(&args, &socket, &[]);
     CameraDaemon { proc, socket, dir }
 }
@@ -392,46 +413,5 @@ impl Drop for Viewer {
 
 /// Every frame of a recorded Matroska file with its timestamp in seconds.
 pub fn decode_mkv_timed(path: &Path) -> Vec<(f64, RgbImage)> {
-    gst::init().unwrap();
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! matroskademux ! h264parse ! avdec_h264 ! videoconvert ! \
-         video/x-raw,format=RGB ! appsink name=out sync=false",
-        path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let sink = pipeline
-        .by_name("out")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut frames = Vec::new();
-    while Instant::now() < deadline {
-        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
-            Some(sample) => {
-                let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
-                let buffer = sample.buffer().unwrap();
-                let pts = buffer
-                    .pts()
-                    .map(|t| t.nseconds() as f64 / 1e9)
-                    .unwrap_or(f64::NAN);
-                let map = buffer.map_readable().unwrap();
-                let image = RgbImage::from_strided(
-                    info.width(),
-                    info.height(),
-                    info.stride()[0] as usize,
-                    &map,
-                )
-                .unwrap();
-                frames.push((pts, image));
-            }
-            None if sink.is_eos() => break,
-            None => {}
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    frames
+    collect_timed_frames(&mkv_decoder(path), usize::MAX, Duration::from_secs(60))
 }
