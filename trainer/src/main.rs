@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::{Args, Parser, Subcommand};
 
+mod live_cli;
+
 use stylerd_train::data::{self, to_tensor};
-use stylerd_train::distill::{self, DistillConfig, Distiller};
 use stylerd_train::export::{self, ManifestInfo};
 use stylerd_train::gatys;
 use stylerd_train::live::{LIVE_PRESETS, LiveConfig};
@@ -43,7 +44,7 @@ enum Command {
     Train(TrainArgs),
     /// Distil a `live` student (Conv/ReLU/Add/pixel-shuffle only) from an ONNX teacher,
     /// with pixel L1 + SSIM against teacher outputs on whole frames.
-    Distill(DistillArgs),
+    Distill(live_cli::DistillArgs),
     /// Write `live` networks with their initial weights as ONNX (for timing) and print
     /// their FLOPs and parameters.
     LiveProbe {
@@ -216,111 +217,6 @@ struct TrainArgs {
     loss: LossArgs,
 }
 
-#[derive(Args)]
-struct LiveArgs {
-    /// live-s (16,32 x2, C0 0), live-m (16,32 x3, C0 0), live-l (16,32 x4, C0 8), or live
-    /// (live-m changed by the flags below).
-    #[arg(long, default_value = "live-m")]
-    arch: String,
-    /// C1,C2: channels at 1/2 and 1/4 resolution (overrides the preset).
-    #[arg(long)]
-    live_channels: Option<String>,
-    /// Residual blocks at 1/4 resolution (overrides the preset).
-    #[arg(long)]
-    live_blocks: Option<usize>,
-    /// Full-resolution channels before the last conv; 0: none (overrides the preset).
-    #[arg(long)]
-    live_out: Option<usize>,
-    /// Dilate residual block i by 2^i.
-    #[arg(long)]
-    live_dilate: bool,
-}
-
-impl LiveArgs {
-    fn config(&self) -> Result<LiveConfig> {
-        let mut c = match self.arch.as_str() {
-            "live" => LiveConfig::preset("live-m").context("live-m preset")?,
-            name => LiveConfig::preset(name).with_context(|| {
-                format!(
-                    "unknown --arch {name}; expected live or one of {}",
-                    LIVE_PRESETS.join(", ")
-                )
-            })?,
-        };
-        if let Some(ch) = &self.live_channels {
-            c.live_channels = LiveConfig::parse_channels(ch)
-                .with_context(|| format!("--live-channels {ch}: expected C1,C2"))?;
-        }
-        if let Some(b) = self.live_blocks {
-            c.live_blocks = b;
-        }
-        if let Some(o) = self.live_out {
-            c.live_out = o;
-        }
-        if self.live_dilate {
-            c.live_dilate = true;
-        }
-        Ok(c)
-    }
-}
-
-#[derive(Args)]
-struct DistillArgs {
-    /// Folder of training photos (searched recursively); never the eval split.
-    #[arg(long, default_value = ".deps/photos/train")]
-    data: PathBuf,
-    #[arg(long, default_value = "engines/multistyle26.onnx")]
-    teacher: PathBuf,
-    /// Style index of the multistyle26 teacher.
-    #[arg(long)]
-    teacher_style: usize,
-    #[command(flatten)]
-    net: LiveArgs,
-    /// Teacher frames per photo (the first at zoom 1, the rest zoomed in; odd ones mirrored).
-    #[arg(long, default_value_t = 4)]
-    frames: usize,
-    #[arg(long, default_value_t = 640)]
-    frame_width: u32,
-    #[arg(long, default_value_t = 360)]
-    frame_height: u32,
-    /// Square crop side (multiple of 4).
-    #[arg(long, default_value_t = 192)]
-    size: u32,
-    #[arg(long, default_value_t = 8)]
-    batch: usize,
-    #[arg(long, default_value_t = 2000)]
-    steps: u64,
-    #[arg(long, default_value_t = 2e-3)]
-    lr: f64,
-    /// The cosine schedule ends at lr * lr-end.
-    #[arg(long, default_value_t = 0.05)]
-    lr_end: f64,
-    /// Weight of (1 - SSIM) next to pixel L1.
-    #[arg(long, default_value_t = 1.0)]
-    ssim_weight: f32,
-    /// Crop border left out of the loss (pixels).
-    #[arg(long, default_value_t = 8)]
-    margin: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Folder for the teacher frames (PNG), reused by --resume and reruns; one per style.
-    #[arg(long)]
-    cache: Option<PathBuf>,
-    #[arg(long, default_value = "out/live/checkpoint.safetensors")]
-    checkpoint: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    checkpoint_every: u64,
-    /// Continue from --checkpoint if it exists.
-    #[arg(long)]
-    resume: bool,
-    #[arg(long)]
-    preview: Option<PathBuf>,
-    #[arg(long, default_value_t = 100)]
-    preview_every: u64,
-    #[arg(long, default_value_t = 20)]
-    log_every: u64,
-}
-
 fn preset(name: &str) -> Result<TransformerConfig> {
     TransformerConfig::preset(name).with_context(|| {
         format!(
@@ -410,88 +306,13 @@ fn run(cli: Cli) -> Result<()> {
                 schedule.checkpoint.display()
             );
         }
-        Command::Distill(a) => {
-            let config = a.net.config()?;
-            if a.size % 4 != 0 || a.frame_width % 4 != 0 || a.frame_height % 4 != 0 {
-                bail!("--size, --frame-width and --frame-height must be multiples of 4");
-            }
-            let cfg = DistillConfig {
-                data: a.data,
-                frames: a.frames,
-                frame_w: a.frame_width,
-                frame_h: a.frame_height,
-                size: a.size,
-                batch: a.batch,
-                steps: a.steps,
-                lr: a.lr,
-                lr_end: a.lr_end,
-                ssim_weight: a.ssim_weight,
-                margin: a.margin,
-                seed: a.seed,
-                cache: a.cache,
-                checkpoint: a.checkpoint,
-                checkpoint_every: a.checkpoint_every,
-                resume: a.resume,
-                preview: a.preview,
-                preview_every: a.preview_every,
-                log_every: a.log_every,
-            };
-            let mut teacher = OnnxImageModel::multistyle(&a.teacher, a.teacher_style)?;
-            let pairs = distill::make_pairs(&cfg, &mut teacher)?;
-            drop(teacher);
-            let mut d = Distiller::new(config, cfg, &device);
-            let last = d.run(&pairs)?;
-            println!(
-                "final loss {:.4} (l1 {:.4}, ssim {:.4}; checkpoint {})",
-                last.total,
-                last.l1,
-                last.ssim,
-                d.cfg.checkpoint.display()
-            );
-        }
+        Command::Distill(a) => live_cli::distill(a, &device)?,
         Command::LiveProbe {
             variants,
             out,
             width,
             height,
-        } => {
-            std::fs::create_dir_all(&out)?;
-            println!("variant  GFLOPs@{width}x{height}  parameters  file");
-            for v in variants {
-                let dilate = v.ends_with(",d");
-                let n: Vec<usize> = v
-                    .trim_end_matches(",d")
-                    .split(',')
-                    .map(|x| x.trim().parse())
-                    .collect::<Result<_, _>>()
-                    .with_context(|| format!("--variant {v}: expected C1,C2,BLOCKS,C0"))?;
-                let [c1, c2, blocks, c0] = n[..] else {
-                    bail!("--variant {v}: expected C1,C2,BLOCKS,C0");
-                };
-                let cfg = LiveConfig::new([c1, c2], blocks)
-                    .with_live_out(c0)
-                    .with_live_dilate(dilate);
-                let net = cfg.init(&device);
-                let d = if dilate { "-d" } else { "" };
-                let name = format!("live-{c1}-{c2}-{blocks}-{c0}{d}");
-                export::export(
-                    &net,
-                    &out,
-                    &ManifestInfo {
-                        name: &name,
-                        description: "live probe (initial weights)",
-                        provenance: "stylerd-train live-probe",
-                    },
-                )?;
-                println!(
-                    "{}  {:.3}  {}  {}/{name}.onnx",
-                    cfg.label(),
-                    net.flops(width, height) as f64 / 1e9,
-                    net.num_params(),
-                    out.display()
-                );
-            }
-        }
+        } => live_cli::probe(variants, &out, width, height, &device)?,
         Command::Export {
             checkpoint,
             out,
