@@ -49,6 +49,10 @@ APT_PKGS := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gstreamer1.0-tools python3-venv unzip systemd
 
+# Only for tests and benchmarks: headless Chromium drives the dashboard test over the
+# DevTools protocol; wrk is the HTTP load generator of `make bench-http`.
+TEST_APT_PKGS := chromium wrk
+
 # `make run`: inference size that keeps up on this 2-core x86 box (see README); the
 # shipped config says 640x360, the Jetson target.
 RUN_SIZE ?= 384x216
@@ -135,6 +139,7 @@ run: deps models build
 SKIP_LEDGER := $(CURDIR)/target/skips.tsv
 STRICT_SKIPS ?= 0
 test: deps models $(TRAINER_TEST_DEPS)
+	$(call apt-install,$(TEST_APT_PKGS))
 	@mkdir -p target && rm -f $(SKIP_LEDGER)
 	rc=0; \
 	STYLERD_SKIP_LEDGER=$(SKIP_LEDGER) $(CARGO) test --workspace --no-fail-fast || rc=1; \

@@ -29,6 +29,7 @@ pub mod daemon;
 pub mod engine;
 pub mod frame;
 pub mod governor;
+pub mod http;
 pub mod media;
 pub mod model;
 pub mod monitor;

@@ -368,6 +368,8 @@ fn the_trained_slim_model_runs_in_the_daemon() {
     let (code, report, err) = stylerd(
         &[
             "run",
+            "--http",
+            "off",
             "--config",
             "/dev/null",
             "--model",

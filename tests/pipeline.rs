@@ -253,6 +253,8 @@ fn kill_9_leaves_a_playable_recording() {
     let mut child = Command::new(bin())
         .args([
             "run",
+            "--http",
+            "off",
             "--config",
             "/dev/null",
             "--source",

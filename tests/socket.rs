@@ -260,6 +260,8 @@ fn a_second_daemon_on_the_same_socket_refuses_and_a_stale_socket_is_replaced() {
     let (code, _, err) = stylerd(
         &[
             "run",
+            "--http",
+            "off",
             "--config",
             "/dev/null",
             "--output",
@@ -288,6 +290,8 @@ fn a_second_daemon_on_the_same_socket_refuses_and_a_stale_socket_is_replaced() {
     let (code, _, err) = stylerd(
         &[
             "run",
+            "--http",
+            "off",
             "--config",
             "/dev/null",
             "--source",
@@ -306,6 +310,8 @@ fn a_second_daemon_on_the_same_socket_refuses_and_a_stale_socket_is_replaced() {
     let (code, _, err) = stylerd(
         &[
             "run",
+            "--http",
+            "off",
             "--config",
             "/dev/null",
             "--socket",

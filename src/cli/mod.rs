@@ -122,6 +122,9 @@ struct RunArgs {
     /// Status/control socket path.
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Web dashboard and HTTP API address HOST:PORT (port 0: a free one), or `off`.
+    #[arg(long)]
+    http: Option<String>,
     /// Where the monitor reads /sys from.
     #[arg(long)]
     sysfs_root: Option<PathBuf>,
@@ -245,6 +248,9 @@ fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     if let Some(p) = &args.socket {
         config.control.socket = Some(p.clone());
     }
+    if let Some(h) = &args.http {
+        config.http.listen = h.clone();
+    }
     if let Some(p) = &args.sysfs_root {
         config.monitor.sysfs_root = p.clone();
     }
@@ -260,6 +266,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         max_frames: args.frames,
         handle_signals: true,
         serve_socket: true,
+        serve_http: true,
         timeline: args.timeline.clone(),
         ..Default::default()
     };

@@ -122,6 +122,6 @@ impl Config {
         {
             return Err(bad("governor.ladder", "list 1 to 8 sizes, largest first"));
         }
-        Ok(())
+        self.http.check()
     }
 }

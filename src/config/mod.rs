@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use thiserror::Error;
 
+pub use self::http::HttpConfig;
 pub use self::uri::{OutputUri, Size, SourceUri};
 use crate::style::StyleSpec;
 
 mod check;
+mod http;
 mod uri;
 
 #[derive(Debug, Error)]
@@ -58,6 +60,8 @@ pub struct Config {
     pub governor: GovernorConfig,
     #[serde(default)]
     pub stabilizer: StabilizerConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

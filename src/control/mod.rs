@@ -119,6 +119,9 @@ pub struct Status {
     pub outputs: Vec<String>,
     pub recording: Option<RecordingStatus>,
     pub governor: Option<crate::governor::GovernorStatus>,
+    /// The web dashboard's URL, when it is served.
+    #[serde(default)]
+    pub http: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -147,6 +150,7 @@ impl Default for Status {
             outputs: Vec::new(),
             recording: None,
             governor: None,
+            http: None,
         }
     }
 }

@@ -166,17 +166,39 @@ async fn answer(
             "this socket is read-only; set control.allow-control = true to allow control commands",
         );
     };
+    send(control, command).await
+}
+
+/// Hands a checked command to the frame thread and waits (up to 10 s) for its answer; shared
+/// by the socket and the HTTP API. Failures to deliver become `{"error": ...}` replies.
+pub async fn send(control: &crossbeam_channel::Sender<ControlRequest>, command: Control) -> Reply {
+    deliver(control, command).await.unwrap_or_else(Reply::error)
+}
+
+/// [`send`], telling a command the frame thread answered (`Ok`, perhaps with an error the
+/// request caused) from one it never answered (`Err`: busy, stopping, timed out).
+pub async fn deliver(
+    control: &crossbeam_channel::Sender<ControlRequest>,
+    command: Control,
+) -> Result<Reply, &'static str> {
     let (reply, answer) = oneshot::channel();
     let request = ControlRequest {
         control: command,
         reply,
     };
-    if control.send(request).is_err() {
-        return Reply::error("the daemon is stopping");
+    // A bounded channel: a full one means the frame thread is far behind.
+    match control.try_send(request) {
+        Ok(()) => {}
+        Err(crossbeam_channel::TrySendError::Full(_)) => {
+            return Err("the frame thread is busy with other commands; try again");
+        }
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+            return Err("the daemon is stopping");
+        }
     }
     match tokio::time::timeout(Duration::from_secs(10), answer).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Reply::error("the daemon is stopping"),
-        Err(_) => Reply::error("the frame thread did not answer within 10 s"),
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(_)) => Err("the daemon is stopping"),
+        Err(_) => Err("the frame thread did not answer within 10 s"),
     }
 }

@@ -16,6 +16,7 @@
 pub mod frame_loop;
 pub mod monitor_thread;
 pub mod style_swap;
+pub mod tap;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,8 @@ pub struct RunOptions {
     pub handle_signals: bool,
     /// Serve the status socket (the CLI always does; in-process tests may not).
     pub serve_socket: bool,
+    /// Serve the web dashboard and HTTP API on `http.listen` (the CLI does).
+    pub serve_http: bool,
     /// Append the status document once a second to this file (JSON lines with `"t"`).
     pub timeline: Option<std::path::PathBuf>,
 }
@@ -104,6 +107,8 @@ pub struct LoopState {
 pub struct Shared {
     pub counters: Counters,
     pub state: Mutex<LoopState>,
+    /// Preview frames and the loop's heartbeat, for the HTTP side.
+    pub tap: Arc<tap::FrameTap>,
 }
 
 impl Shared {
@@ -146,6 +151,19 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         }
         None => None,
     };
+    let http = if options.serve_http {
+        crate::http::bind(config)?
+    } else {
+        None
+    };
+    let http_auth = crate::http::auth::Auth::load(config.http.token_file.as_deref())?;
+    let stylize_pool = match &http {
+        Some(_) => Some(
+            crate::http::stylize::Pool::start(config)
+                .context("cannot start the stylize engines")?,
+        ),
+        None => None,
+    };
     let sink = FrameSink::open(&config.output, config.engine.size)?;
     tracing::info!(
         source = %config.source.uri,
@@ -157,8 +175,14 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         socket = %socket_path.display(),
         "stylerd running"
     );
+    if let Some(h) = &http {
+        tracing::info!(url = %h.url, "web dashboard");
+    }
 
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        tap: Arc::new(tap::FrameTap::new(config.http.preview_fps)),
+        ..Shared::default()
+    });
     shared.update(|s| s.style = config.engine.style.to_string());
     let mut initial = Status {
         engine: Some(engine.info().clone()),
@@ -167,6 +191,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     };
     initial.source.uri = config.source.uri.to_string();
     initial.style.available = engine.styles().len();
+    initial.http = http.as_ref().map(|h| h.url.clone());
     initial.recording = sink.file_pattern().map(|p| control::RecordingStatus {
         pattern: p.display().to_string(),
         error: None,
@@ -214,7 +239,31 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let control_tx = config.control.allow_control.then_some(control_tx);
+    let http_state = match (http, stylize_pool) {
+        (Some(bound), Some(stylize)) => Some((
+            bound.listener,
+            Arc::new(crate::http::AppState {
+                config: config.clone(),
+                status: status_rx.clone(),
+                control: control_tx.clone(),
+                tap: shared.tap.clone(),
+                auth: http_auth,
+                stylize,
+                gallery: Default::default(),
+                uploads: uploads_dir(),
+                shutdown: shutdown_rx.clone(),
+            }),
+        )),
+        _ => None,
+    };
     runtime.block_on(async {
+        if let Some((listener, state)) = http_state {
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, state).await {
+                    tracing::error!(error = %format!("{e:#}"), "web dashboard stopped");
+                }
+            });
+        }
         if let Some(listener) = metrics {
             tokio::spawn(crate::control::metrics::serve(
                 listener,
@@ -248,6 +297,25 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     report.infer_ms = latency.since_start.get("infer").copied();
     report.glass_to_glass_ms = latency.since_start.get("glass_to_glass").copied();
     Ok(report)
+}
+
+/// Where uploaded style pictures go: systemd's `RuntimeDirectory`, else the temp folder.
+fn uploads_dir() -> std::path::PathBuf {
+    let base = std::env::var_os("RUNTIME_DIRECTORY")
+        .map(|d| {
+            let d = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            std::path::PathBuf::from(d)
+        })
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(std::env::temp_dir);
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    base.join(format!("stylerd-{uid}-uploads-{}", std::process::id()))
 }
 
 /// glibc gives every thread that allocates its own malloc arena (up to 8 per core); each

@@ -2,6 +2,8 @@
 //! reference frame from a real `videotestsrc`, and picture comparisons.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -269,11 +271,12 @@ pub fn camera(port: u16, pattern: &str) -> Proc {
 /// and waits until its status socket answers. Killed and reaped on drop.
 pub fn spawn_daemon(args: &[&str], socket: &Path, env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(bin());
-    cmd.arg("run")
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .current_dir(root())
+    cmd.arg("run").arg("--socket").arg(socket).args(args);
+    // Tests run side by side: no daemon takes the default dashboard port unless asked.
+    if !args.contains(&"--http") {
+        cmd.args(["--http", "off"]);
+    }
+    cmd.current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     for (k, v) in env {

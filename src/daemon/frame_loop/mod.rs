@@ -308,6 +308,7 @@ impl FrameLoop {
     }
 
     fn watchdog(&mut self) {
+        self.cx.shared.tap.beat();
         let (Some(n), Some(every)) = (&self.cx.notifier, self.watchdog_every) else {
             return;
         };
@@ -362,6 +363,7 @@ impl FrameLoop {
             .push(&out, frame.captured)
             .context("output failed")?;
         let done = Instant::now();
+        self.cx.shared.tap.offer(&frame.image, &out, done);
         let processed = self.counters().processed.fetch_add(1, Ordering::SeqCst) + 1;
         let event = FrameEvent {
             queue_wait: taken.saturating_duration_since(frame.captured),
