@@ -60,7 +60,7 @@ CAMERA_PORT ?= 8555
 
 -include trainer/trainer.mk
 
-.PHONY: help deps apt ort venv models build release run test lint bench fmt clean install soak
+.PHONY: help deps apt ort venv models build release run test lint bench bench-http fmt clean install soak
 
 help:
 	@echo "make run | make test | make bench | make models | make deps | make lint | make install"
@@ -127,6 +127,7 @@ build: apt
 run: deps models build
 	@mkdir -p out
 	@echo "test camera: rtsp://127.0.0.1:$(CAMERA_PORT)/camera   stylized: rtsp://127.0.0.1:8554/stylized   file: out/"
+	@echo "dashboard: http://127.0.0.1:8080/   (http.listen in systemd/stylerd.toml)"
 	@./target/release/stylerd camera --port $(CAMERA_PORT) >/dev/null & cam=$$!; \
 	trap 'kill $$cam 2>/dev/null' EXIT; \
 	sleep 0.5; \
@@ -162,6 +163,11 @@ fmt:
 
 bench: deps models build
 	./target/release/stylerd bench --model multistyle26 --sizes 256x256,640x360 --threads 1,2
+
+# POST /api/v1/stylize under wrk at concurrency 1/4/16 against the engine alone (same run).
+bench-http: deps models build
+	$(call apt-install,wrk)
+	bash benches/http-load.sh
 
 clean:
 	$(CARGO) clean

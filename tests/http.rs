@@ -664,3 +664,30 @@ fn a_thousand_malformed_requests_leave_the_daemon_serving() {
     assert_eq!(status(&w.socket)["frames"]["engine_errors"], 0);
     let _ = &w.dir;
 }
+
+#[test]
+fn an_uploaded_picture_becomes_the_style() {
+    let w = start_control("");
+    wait_running(&w);
+    let photo = png_of(128, 96);
+    let r = request(&w.addr, "POST", "/api/v1/style-image", &[], &photo);
+    assert_eq!(r.code, 200, "{}", String::from_utf8_lossy(&r.body));
+    let done = r.json();
+    // The arbitrary-style pair takes over; the label names the kept upload.
+    assert_eq!(done["model"], "arbitrary_transform", "{done}");
+    let label = done["style"].as_str().unwrap().to_string();
+    assert!(label.contains("style-"), "{label}");
+    wait_for(
+        || status(&w.socket)["engine"]["model"] == "arbitrary_transform",
+        Duration::from_secs(10),
+        "the arbitrary-style engine in the status",
+    );
+    // Back to a named style of the configured model.
+    let r = post_json(&w.addr, "/api/v1/set-style", r#"{"style":"4"}"#);
+    assert_eq!(r.code, 200);
+    wait_for(
+        || status(&w.socket)["engine"]["model"] == "multistyle26",
+        Duration::from_secs(10),
+        "the configured model back",
+    );
+}
