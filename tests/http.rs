@@ -69,7 +69,7 @@ fn wait_running(w: &Web) {
 
 fn png_of(width: u32, height: u32) -> Vec<u8> {
     let data: Vec<u8> = (0..width * height * 3)
-        .map(|i| ((i / 3) % 255) as u8 ^ (i % 3) as u8 * 60)
+        .map(|i| ((i / 3) % 255) as u8 ^ ((i % 3) as u8 * 60))
         .collect();
     let img = image::RgbImage::from_raw(width, height, data).unwrap();
     let mut out = Vec::new();

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::error;
 use super::images::{self, Format};
+use super::{Refused, error};
 use crate::control::server::deliver;
 use crate::control::{Control, Done, Reply, Request};
 use crate::frame::resize_bilinear;
@@ -52,37 +52,42 @@ async fn command(
     state: &super::State,
     cmd: &str,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Result<Reply, &'static str>, Response> {
-    let Json(body) = body.map_err(|e| error(e.status(), e.body_text()))?;
+) -> Result<Result<Reply, &'static str>, Refused> {
+    let Json(body) = body.map_err(|e| Refused::new(e.status(), e.body_text()))?;
     let Value::Object(mut fields) = body else {
-        return Err(error(
+        return Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "the body must be a JSON object, e.g. {}",
         ));
     };
     if fields.contains_key("cmd") {
-        return Err(error(
+        return Err(Refused::new(
             StatusCode::BAD_REQUEST,
             "the command is the URL; leave \"cmd\" out of the body",
         ));
     }
     fields.insert("cmd".into(), Value::String(cmd.into()));
     let line = serde_json::to_vec(&Value::Object(fields))
-        .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+        .map_err(|e| Refused::new(StatusCode::BAD_REQUEST, e))?;
     let control = match Request::parse(&line).and_then(Request::into_control) {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(status(State(state.clone())).await),
-        Err(e) => return Err(error(StatusCode::BAD_REQUEST, e)),
+        Ok(None) => {
+            return Err(Refused::new(
+                StatusCode::BAD_REQUEST,
+                "the status is GET /api/v1/status",
+            ));
+        }
+        Err(e) => return Err(Refused::new(StatusCode::BAD_REQUEST, e)),
     };
-    Ok(run(state, control).await?)
+    run(state, control).await
 }
 
 async fn run(
     state: &super::State,
     control: Control,
-) -> Result<Result<Reply, &'static str>, Response> {
+) -> Result<Result<Reply, &'static str>, Refused> {
     let Some(tx) = state.control.as_ref() else {
-        return Err(error(
+        return Err(Refused::new(
             StatusCode::FORBIDDEN,
             "the API is read-only; set control.allow-control = true to allow control commands",
         ));
@@ -97,7 +102,7 @@ pub async fn set_style(
 ) -> Response {
     match command(&state, "set-style", body).await {
         Ok(reply) => answer(reply),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -108,7 +113,7 @@ pub async fn pause(
 ) -> Response {
     match command(&state, "pause", body).await {
         Ok(reply) => answer(reply),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -119,7 +124,7 @@ pub async fn resume(
 ) -> Response {
     match command(&state, "resume", body).await {
         Ok(reply) => answer(reply),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -131,7 +136,7 @@ pub async fn snapshot(
 ) -> Response {
     let reply = match command(&state, "snapshot", body).await {
         Ok(reply) => reply,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let path = match reply {
         Ok(Reply::Done(Done {
@@ -198,7 +203,7 @@ pub async fn style_image(State(state): State<super::State>, body: Bytes) -> Resp
     .await
     {
         Ok(reply) => answer(reply),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 

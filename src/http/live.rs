@@ -112,16 +112,14 @@ enum View {
 
 fn view_of(
     p: &Result<Query<ViewParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<View, Response> {
+) -> Result<View, super::Refused> {
+    let bad = |e: String| super::Refused(StatusCode::BAD_REQUEST, e);
     match p {
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, e.body_text())),
+        Err(e) => Err(bad(e.body_text())),
         Ok(Query(p)) => match p.view.as_deref() {
             None | Some("stylized") => Ok(View::Stylized),
             Some("original") => Ok(View::Original),
-            Some(other) => Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("view \"{other}\" is not stylized or original"),
-            )),
+            Some(other) => Err(bad(format!("view \"{other}\" is not stylized or original"))),
         },
     }
 }
@@ -157,7 +155,7 @@ pub async fn frame_jpeg(
 ) -> Response {
     let view = match view_of(&params) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(frame) = state.tap.latest() else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "no stylized frame yet");
@@ -183,7 +181,7 @@ pub async fn mjpeg(
 ) -> Response {
     let view = match view_of(&params) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if state.tap.viewers() >= MAX_VIEWERS {
         return error(

@@ -165,6 +165,22 @@ async fn not_found() -> Response {
     )
 }
 
+/// A request refused before it reached the frame thread: the code and the sentence.
+#[derive(Debug)]
+pub struct Refused(pub StatusCode, pub String);
+
+impl Refused {
+    pub fn new(code: StatusCode, sentence: impl std::fmt::Display) -> Self {
+        Self(code, sentence.to_string())
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// `{"error": "..."}` with a status code: every failure is one sentence.
 pub fn error(code: StatusCode, sentence: impl std::fmt::Display) -> Response {
     let body = crate::control::Reply::error(sentence);
