@@ -691,3 +691,27 @@ fn an_uploaded_picture_becomes_the_style() {
         "the configured model back",
     );
 }
+
+#[test]
+fn connections_past_the_limit_wait_for_a_free_place() {
+    let w = start_control("");
+    wait_running(&w);
+    // 64 clients that connect and say nothing hold every place (MAX_CONNECTIONS).
+    let mut idle: Vec<std::net::TcpStream> = (0..64)
+        .map(|_| std::net::TcpStream::connect(&w.addr).unwrap())
+        .collect();
+    let addr = w.addr.clone();
+    let waiting = std::thread::spawn(move || get(&addr, "/healthz").code);
+    // Not served while every place is taken (it cannot be: accepting waits for a place).
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!waiting.is_finished(), "the 65th connection was served");
+    idle.pop();
+    wait_for(
+        || waiting.is_finished(),
+        Duration::from_secs(10),
+        "the 65th connection served once a place freed",
+    );
+    assert_eq!(waiting.join().unwrap(), 200);
+    drop(idle);
+    assert_eq!(get(&w.addr, "/healthz").code, 200);
+}

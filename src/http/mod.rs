@@ -23,6 +23,7 @@
 pub mod api;
 pub mod auth;
 pub mod images;
+mod limit;
 pub mod live;
 pub mod stylize;
 
@@ -97,9 +98,16 @@ fn url_of(addr: SocketAddr) -> String {
     }
 }
 
+/// Most connections served at once (each MJPEG viewer or event stream holds one); past it,
+/// new connections wait in the kernel's accept queue until one closes.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Serves until `shutdown` turns true.
 pub async fn serve(listener: std::net::TcpListener, state: State) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listener = limit::Limited::new(
+        tokio::net::TcpListener::from_std(listener)?,
+        MAX_CONNECTIONS,
+    );
     let mut shutdown = state.shutdown.clone();
     let app = router(state);
     axum::serve(listener, app)
