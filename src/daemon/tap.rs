@@ -3,7 +3,7 @@
 //! slows the loop; and the loop's heartbeat for `/healthz`.
 //!
 //! The frame loop calls [`FrameTap::offer`] after each pushed frame; the copy (two RGB
-//! buffers, ~0.1 ms at 640x360) happens at most `preview-fps` times a second while a
+//! buffers of the frame's size) happens at most `preview-fps` times a second while a
 //! viewer is subscribed, and every [`IDLE_EVERY`] otherwise (the style gallery renders its
 //! thumbnails from that recent original). JPEG encoding happens on the HTTP side, once per
 //! frame however many viewers there are.
