@@ -175,7 +175,8 @@ clean:
 
 ## --- install ------------------------------------------------------------------------
 # make install [DESTDIR=...] [PREFIX=/usr/local]: binary, ONNX Runtime, models, unit and
-# config (an existing /etc/stylerd/stylerd.toml is kept). BIN picks another binary.
+# config (an existing /etc/stylerd/stylerd.toml is kept), then `stylerd check-config` on
+# the installed config (under DESTDIR with --root). BIN picks another binary.
 PREFIX ?= /usr/local
 BIN ?= target/release/stylerd
 SYSTEMD_DIR ?= /etc/systemd/system
@@ -200,6 +201,9 @@ install: $(ORT_LIB) models
 		install -Dm644 $(DESTDIR)/.stylerd.toml.new $(DESTDIR)/etc/stylerd/stylerd.toml && \
 		rm -f $(DESTDIR)/.stylerd.toml.new; \
 	fi
+	@echo "checking $(DESTDIR)/etc/stylerd/stylerd.toml:"
+	$(DESTDIR)$(PREFIX)/bin/stylerd check-config $(if $(DESTDIR),--root $(DESTDIR)) \
+		$(DESTDIR)/etc/stylerd/stylerd.toml
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		id stylerd >/dev/null 2>&1 || useradd --system --no-create-home --groups video stylerd; \
 		systemctl daemon-reload 2>/dev/null || true; \

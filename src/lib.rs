@@ -9,6 +9,7 @@
 //! - [`style`]: style specs such as `7` or `3:0.5,12:0.5` (pure).
 //! - [`quality`]: PSNR and SSIM (pure).
 //! - [`stabilize`]: temporal stabilization and the flicker metric (pure).
+//! - [`mix`]: style strength and colour preservation (pure).
 //! - [`governor`]: the budget governor's ladder and decisions (pure).
 //! - [`model`]: model manifests (`engines/<name>.toml`) and their checks.
 //! - [`config`]: the one TOML config file, validated before anything starts.
@@ -31,6 +32,7 @@ pub mod frame;
 pub mod governor;
 pub mod http;
 pub mod media;
+pub mod mix;
 pub mod model;
 pub mod monitor;
 pub mod notify;

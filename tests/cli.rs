@@ -155,6 +155,16 @@ fn bad_config_and_uris_are_refused_with_one_sentence() {
         &root(),
         "model \"nosuch\" not found",
     );
+    refuses(
+        &["run", "--config", "/dev/null", "--strength", "2"],
+        &root(),
+        "--strength: strength must be from 0 to 1, got 2",
+    );
+    refuses(
+        &["stylize", "a.png", "b.png", "--strength=-1"],
+        &root(),
+        "--strength: strength must be from 0 to 1, got -1",
+    );
 }
 
 #[test]
@@ -293,8 +303,15 @@ fn make_install_lays_out_a_working_system() {
         "make install failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // make install checks the installed config with `stylerd check-config --root`.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.lines().any(|l| l == "ok"),
+        "no check-config ok: {said}"
+    );
     let d = dest.path();
     let unit = fs::read_to_string(d.join("etc/systemd/system/stylerd.service")).unwrap();
+    assert!(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"));
     assert!(
         unit.contains("ExecStart=/usr/local/bin/stylerd run --config /etc/stylerd/stylerd.toml")
     );

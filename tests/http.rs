@@ -152,6 +152,28 @@ fn every_endpoint_answers_as_documented() {
         Duration::from_secs(5),
         "the new style in the socket's status",
     );
+    // Strength, colour and `save` take the socket's fields.
+    let r = post_json(
+        &w.addr,
+        "/api/v1/set-style",
+        r#"{"strength":0.5,"preserve-color":true}"#,
+    );
+    assert_eq!(r.code, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_for(
+        || {
+            let s = status(&w.socket);
+            s["style"]["strength"] == 0.5 && s["style"]["preserve_color"] == true
+        },
+        Duration::from_secs(5),
+        "strength 0.5 and preserve-color in the status",
+    );
+    let r = post_json(&w.addr, "/api/v1/set-style", r#"{"style":3,"save":true}"#);
+    assert_eq!(r.code, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["saved"], true);
+    let file: toml::Value =
+        toml::from_str(&std::fs::read_to_string(w.dir.path().join("c.toml")).unwrap()).unwrap();
+    assert_eq!(file["engine"]["style"].as_str(), Some("3"), "{file}");
+    assert_eq!(file["engine"]["strength"].as_float(), Some(0.5), "{file}");
     let r = post_json(&w.addr, "/api/v1/set-style", r#"{"style":"40"}"#);
     assert_eq!(r.code, 400);
     assert!(r.error().contains("40"), "{}", r.error());
@@ -681,6 +703,20 @@ fn an_uploaded_picture_becomes_the_style() {
         || status(&w.socket)["engine"]["model"] == "arbitrary_transform",
         Duration::from_secs(10),
         "the arbitrary-style engine in the status",
+    );
+    // A picture's style is not a config value: saving it is refused, nothing changes.
+    let r = post_json(
+        &w.addr,
+        "/api/v1/set-style",
+        r#"{"strength":0.7,"save":true}"#,
+    );
+    assert_eq!(r.code, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.error().contains("picture's style"), "{}", r.error());
+    assert!(
+        !std::fs::read_to_string(w.dir.path().join("c.toml"))
+            .unwrap()
+            .contains("strength"),
+        "the refused save wrote the file"
     );
     // Back to a named style of the configured model.
     let r = post_json(&w.addr, "/api/v1/set-style", r#"{"style":"4"}"#);

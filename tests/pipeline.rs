@@ -94,7 +94,7 @@ fn output_equals_the_engine_run_directly_on_the_same_input() {
         "test://?pattern=smpte&num-buffers=12",
         vec![format!("file://{}", dir.path().join("x.mkv").display())],
     );
-    c.source.mode = stylerd::config::SourceMode::EveryFrame;
+    c.source.mode = Some(stylerd::config::SourceMode::EveryFrame);
     c.output.snapshot_dir = Some(dir.path().join("snaps"));
     c.output.snapshot_every_s = 1000.0;
     let report = daemon::run(&c, RunOptions::default()).unwrap();
@@ -142,7 +142,7 @@ fn test_source_every_frame_to_file_keeps_every_frame() {
         "test://?pattern=ball&num-buffers=30",
         vec![format!("file://{}", file.display())],
     );
-    c.source.mode = stylerd::config::SourceMode::EveryFrame;
+    c.source.mode = Some(stylerd::config::SourceMode::EveryFrame);
     let report = daemon::run(&c, RunOptions::default()).unwrap();
     assert_eq!(
         (report.captured, report.processed, report.dropped),

@@ -90,7 +90,7 @@ fn a_second_run_never_overwrites_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = Config::default();
     c.source.uri = "test://?pattern=smpte&num-buffers=5".parse().unwrap();
-    c.source.mode = stylerd::config::SourceMode::EveryFrame;
+    c.source.mode = Some(stylerd::config::SourceMode::EveryFrame);
     c.output.uris = vec![OutputUri::File(dir.path().join("rec.mkv"))];
     c.engine = engine_config(Size {
         width: 160,

@@ -1,7 +1,8 @@
-//! The command line: `stylerd run | stylize | models | bench | camera | report | quantize |
-//! status | ctl`.
+//! The command line: `stylerd run | check-config | stylize | models | bench | camera |
+//! report | quantize | status | ctl`.
 //!
 //! # Layout
+//! - `stylize`: `stylerd stylize` (pictures, folders, video files).
 //! - [`tools`]: the offline tools' arguments (bench, report, quantize).
 //!
 //! Parses arguments with clap, applies `run`'s overrides on top of the config file, and
@@ -10,21 +11,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::Arc;
+
 use crate::config::{Config, Size};
 use crate::control::{Reply, Request, client};
-use crate::daemon::{self, RunOptions};
-use crate::engine::{self, StageTimes};
-use crate::frame::RgbImage;
+use crate::daemon::reload::{self, ConfigSource, Loaded};
+use crate::daemon::{self, RunOptions, preflight};
 use crate::media::rtsp::{CameraSpec, TestCamera};
-use crate::media::sink;
 use crate::model::Manifest;
 use crate::style::StyleSpec;
 
+mod stylize;
 mod tools;
 
 /// The config `stylerd` reads when `--config` is not given.
@@ -45,8 +46,18 @@ struct Cli {
 enum Command {
     /// Run the daemon: camera -> style network -> file / RTSP / snapshots.
     Run(RunArgs),
-    /// Stylize one image file.
-    Stylize(StylizeArgs),
+    /// Stylize pictures (files or a folder) or a video file, without a config.
+    Stylize(stylize::StylizeArgs),
+    /// Check a config file as `run` would (model, source, outputs, socket): prints "ok" or
+    /// one sentence per problem; exit status 0 or 1.
+    CheckConfig {
+        /// The config file (default: the one `run` reads).
+        file: Option<PathBuf>,
+        /// Check absolute paths under this folder (a staged install, `make install
+        /// DESTDIR=...`).
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
     /// List the models and their styles.
     Models {
         #[arg(long, default_value = "engines")]
@@ -92,6 +103,15 @@ enum CtlCommand {
         and: Option<PathBuf>,
         #[arg(long, default_value_t = 0.5, requires = "and")]
         weight: f32,
+        /// Mix of stylized and original, 0..1 (1 = fully stylized).
+        #[arg(long)]
+        strength: Option<f64>,
+        /// Keep the original's colours (`--preserve-color=false` turns it off).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        preserve_color: Option<bool>,
+        /// Also write the change into the daemon's config file (survives a restart).
+        #[arg(long, conflicts_with = "image")]
+        save: bool,
     },
     Pause,
     Resume,
@@ -99,7 +119,7 @@ enum CtlCommand {
     Snapshot,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 struct RunArgs {
     /// Config file (TOML).
     #[arg(long, short)]
@@ -119,6 +139,12 @@ struct RunArgs {
     /// Model name from the models folder.
     #[arg(long)]
     model: Option<String>,
+    /// Mix of stylized and original, 0..1 (1 = fully stylized).
+    #[arg(long)]
+    strength: Option<f64>,
+    /// Keep the original's colours, take the stylized luminance (`=false` turns it off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    preserve_color: Option<bool>,
     /// Status/control socket path.
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -140,20 +166,6 @@ struct RunArgs {
     /// Write the status document once a second to FILE (JSON lines), for `stylerd report`.
     #[arg(long)]
     timeline: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-struct StylizeArgs {
-    input: PathBuf,
-    output: PathBuf,
-    #[arg(long, default_value = "0")]
-    style: String,
-    #[arg(long, default_value = "multistyle26")]
-    model: String,
-    #[arg(long, default_value = "engines")]
-    models_dir: PathBuf,
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
 }
 
 #[derive(Args, Debug)]
@@ -200,7 +212,8 @@ fn init_logging() {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run(args),
-        Command::Stylize(args) => stylize(args),
+        Command::Stylize(args) => stylize::run(args),
+        Command::CheckConfig { file, root } => check_config(file, root.as_deref()),
         Command::Models { models_dir } => models(&models_dir),
         Command::Bench(args) => crate::tools::bench::run(args.into()),
         Command::Report(args) => crate::tools::report::run(args.into()),
@@ -215,13 +228,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Loads the config file (the default one only if it exists) and applies the overrides.
-fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None if Path::new(DEFAULT_CONFIG).is_file() => Config::load(Path::new(DEFAULT_CONFIG))?,
-        None => Config::default(),
-    };
+/// Applies `run`'s flags over a config (at start and again on each reload).
+fn apply_overrides(args: &RunArgs, config: &mut Config) -> anyhow::Result<()> {
     if let Some(s) = &args.source {
         config.source.uri = s.parse().map_err(anyhow::Error::msg).context("--source")?;
     }
@@ -245,6 +253,14 @@ fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     if let Some(m) = &args.model {
         config.engine.model = m.clone();
     }
+    if let Some(s) = args.strength {
+        config.engine.strength = crate::mix::check_strength(s)
+            .map_err(anyhow::Error::msg)
+            .context("--strength")?;
+    }
+    if let Some(p) = args.preserve_color {
+        config.engine.preserve_color = p;
+    }
     if let Some(p) = &args.socket {
         config.control.socket = Some(p.clone());
     }
@@ -255,19 +271,73 @@ fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
         config.monitor.sysfs_root = p.clone();
     }
     if args.every_frame {
-        config.source.mode = crate::config::SourceMode::EveryFrame;
+        config.source.mode = Some(crate::config::SourceMode::EveryFrame);
     }
-    Ok(config)
+    Ok(())
+}
+
+/// The config file `run` reads: `--config`, else the default one if it exists.
+fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        Path::new(DEFAULT_CONFIG)
+            .is_file()
+            .then(|| DEFAULT_CONFIG.into())
+    })
+}
+
+/// The run's config and, when it comes from a regular file, that file (for the status,
+/// `set-style --save` and reloads).
+fn load_config(args: &RunArgs) -> anyhow::Result<(Config, Option<(ConfigSource, Loaded)>)> {
+    let path = config_path(args.config.as_deref());
+    if let Some(path) = path.as_deref().filter(|p| p.is_file()) {
+        let captured = args.clone();
+        let source = ConfigSource {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            overrides: Arc::new(move |c: &mut Config| apply_overrides(&captured, c)),
+        };
+        let loaded = reload::load(&source).map_err(anyhow::Error::msg)?;
+        return Ok((loaded.config.clone(), Some((source, loaded))));
+    }
+    // No file, or not a regular one (`--config /dev/null`): nothing to reload or save.
+    let mut config = match &path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    apply_overrides(args, &mut config)?;
+    Ok((config, None))
+}
+
+/// `stylerd check-config [FILE]`: the checks `run` makes before it starts.
+fn check_config(file: Option<PathBuf>, root: Option<&Path>) -> anyhow::Result<()> {
+    let Some(path) = config_path(file.as_deref()) else {
+        bail!("no config file given and {DEFAULT_CONFIG} does not exist");
+    };
+    let problems = match Config::load(&path) {
+        Ok(config) => match root {
+            Some(root) => preflight::problems(&preflight::rebased(&config, root)),
+            None => preflight::problems(&config),
+        },
+        Err(e) => vec![e.to_string()],
+    };
+    if problems.is_empty() {
+        println!("ok");
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("{}: {p}", path.display());
+    }
+    std::process::exit(1);
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = load_config(&args)?;
+    let (config, config_file) = load_config(&args)?;
     let options = RunOptions {
         max_frames: args.frames,
         handle_signals: true,
         serve_socket: true,
         serve_http: true,
         timeline: args.timeline.clone(),
+        config_file,
         ..Default::default()
     };
     let report = daemon::run(&config, options)?;
@@ -282,36 +352,6 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.report {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    Ok(())
-}
-
-fn stylize(args: StylizeArgs) -> anyhow::Result<()> {
-    let spec = StyleSpec::parse(&args.style)?;
-    let decoded = image::open(&args.input)
-        .map_err(|e| anyhow::anyhow!("cannot read image {}: {e}", args.input.display()))?
-        .to_rgb8();
-    let (w, h) = decoded.dimensions();
-    let img = RgbImage::new(w, h, decoded.into_raw())?;
-    let mut config = Config::default().engine;
-    config.model = args.model;
-    config.models_dir = args.models_dir;
-    config.threads = args.threads;
-    // Single images run at their own size, which need not be even.
-    config.size = Size {
-        width: w,
-        height: h,
-    };
-    let mut engine = engine::open(&config, &spec)?;
-    let started = Instant::now();
-    let out = engine.stylize(&img, &mut StageTimes::default())?;
-    sink::write_png(&args.output, &out)?;
-    tracing::info!(
-        input = %args.input.display(),
-        output = %args.output.display(),
-        size = format_args!("{w}x{h}"),
-        ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
-        "stylized"
-    );
     Ok(())
 }
 
@@ -404,26 +444,36 @@ fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
     let socket = client_socket(socket);
     let request = match command {
         CtlCommand::SetStyle {
-            style: Some(style), ..
-        } => Request::set_style(style),
+            style: None,
+            image: None,
+            strength: None,
+            preserve_color: None,
+            ..
+        } => bail!(
+            "set-style needs a style (e.g. 7 or 3:0.5,12:0.5), --image PATH, --strength or \
+             --preserve-color"
+        ),
         CtlCommand::SetStyle {
-            image: Some(image),
+            style,
+            image,
             and,
             weight,
-            ..
+            strength,
+            preserve_color,
+            save,
         } => {
             // The daemon resolves paths from its own working directory: send absolute ones.
             let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
             let weight = and.is_some().then_some(weight as f64);
             Request::SetStyle {
-                style: None,
-                image: Some(abs(&image)),
+                style: style.map(crate::control::StyleArg::Spec),
+                image: image.map(|p| abs(&p)),
                 and: and.map(|b| abs(&b)),
                 weight,
+                strength,
+                preserve_color,
+                save: save.then_some(true),
             }
-        }
-        CtlCommand::SetStyle { .. } => {
-            bail!("set-style needs a style (e.g. 7 or 3:0.5,12:0.5) or --image PATH")
         }
         CtlCommand::Pause => Request::Pause {},
         CtlCommand::Resume => Request::Resume {},

@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Run only the temporal-stabilizer flicker benchmark.
     #[arg(long)]
     flicker: bool,
+    /// Run only the strength / preserve-color cost benchmark (per --sizes).
+    #[arg(long)]
+    mix: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -139,6 +142,7 @@ impl From<BenchArgs> for bench::BenchOptions {
             python: a.python,
             reference_script: a.reference_script,
             flicker: a.flicker,
+            mix: a.mix,
         }
     }
 }

@@ -10,9 +10,23 @@ impl Config {
     /// the file's errors. The rules across values are [`Config::check`]'s, run once by
     /// `daemon::run`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        Self::load_with_digest(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], with the sha256 (hex) of the bytes it read.
+    pub fn load_with_digest(path: &Path) -> Result<(Self, String), ConfigError> {
+        use sha2::Digest;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
+        })?;
+        let digest = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Parse {
+            path: path.into(),
+            message: "the file is not UTF-8 text".into(),
         })?;
         let config: Config = toml::from_str(&text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
@@ -24,7 +38,7 @@ impl Config {
                 },
             }
         })?;
-        Ok(config)
+        Ok((config, digest))
     }
 
     /// Rejects impossible values; run before anything starts.
@@ -67,6 +81,12 @@ impl Config {
             return Err(bad(
                 "engine.model",
                 "must be a model name from engines/, not a path",
+            ));
+        }
+        if !(0.0..=1.0).contains(&e.strength) {
+            return Err(bad(
+                "engine.strength",
+                format!("must be from 0 to 1, got {}", e.strength),
             ));
         }
         if e.backend == Backend::Tensorrt && e.plan.is_none() {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, bad};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HttpConfig {
     /// `HOST:PORT` to serve the dashboard and API on, or `"off"`. Port 0 takes a free port

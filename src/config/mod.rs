@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - `check`: [`Config::load`] and [`Config::check`], the rules across values.
+//! - [`edit`]: writing a style change back into the file (comments kept, atomic).
 //! - [`uri`]: source and output URIs and `WIDTHxHEIGHT` sizes.
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub use self::uri::{OutputUri, Size, SourceUri};
 use crate::style::StyleSpec;
 
 mod check;
+pub mod edit;
 mod http;
 mod uri;
 
@@ -34,6 +36,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config value {key} is invalid: {message}")]
     Value { key: &'static str, message: String },
+    #[error("cannot save the config file {path}: {message}")]
+    Save { path: PathBuf, message: String },
 }
 
 fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -43,7 +47,7 @@ fn bad(key: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -80,13 +84,15 @@ pub enum OnEos {
     Loop,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SourceConfig {
     #[serde(default)]
     pub uri: SourceUri,
-    #[serde(default = "default_source_mode")]
-    pub mode: SourceMode,
+    /// `live` or `every-frame`; unset = every-frame for `file://`, live otherwise (see
+    /// [`SourceConfig::mode`]).
+    #[serde(default)]
+    pub mode: Option<SourceMode>,
     /// rtspsrc jitter-buffer latency.
     #[serde(default = "default_rtsp_latency_ms")]
     pub rtsp_latency_ms: u32,
@@ -98,9 +104,6 @@ pub struct SourceConfig {
     pub on_eos: OnEos,
 }
 
-fn default_source_mode() -> SourceMode {
-    SourceMode::Live
-}
 fn default_rtsp_latency_ms() -> u32 {
     100
 }
@@ -117,6 +120,17 @@ impl Default for SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// The mode in force: the configured one, else every-frame for files (read whole)
+    /// and live for cameras and test patterns.
+    pub fn mode(&self) -> SourceMode {
+        self.mode.unwrap_or(match self.uri {
+            SourceUri::File(_) => SourceMode::EveryFrame,
+            _ => SourceMode::Live,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
@@ -124,7 +138,7 @@ pub enum Backend {
     Tensorrt,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct EngineConfig {
     #[serde(default = "default_backend")]
@@ -135,6 +149,12 @@ pub struct EngineConfig {
     pub model: String,
     #[serde(default = "default_style")]
     pub style: StyleSpec,
+    /// Mix of stylized and original, 0..1 (1 = fully stylized).
+    #[serde(default = "default_strength")]
+    pub strength: f32,
+    /// Keep the original's colours (BT.601 Cb/Cr), take the stylized luminance.
+    #[serde(default)]
+    pub preserve_color: bool,
     /// Inference size; frames are scaled to it.
     #[serde(default = "default_size")]
     pub size: Size,
@@ -161,6 +181,9 @@ fn default_model() -> String {
 fn default_style() -> StyleSpec {
     StyleSpec::parse("0").expect("style 0 parses")
 }
+fn default_strength() -> f32 {
+    1.0
+}
 fn default_size() -> Size {
     Size {
         width: 640,
@@ -177,6 +200,16 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// The strength and colour settings.
+    pub fn mix(&self) -> crate::mix::Mix {
+        crate::mix::Mix {
+            strength: self.strength,
+            preserve_color: self.preserve_color,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoder {
@@ -186,7 +219,7 @@ pub enum Encoder {
     Nvv4l2h264,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct OutputConfig {
     /// `file://PATH` (Matroska segments), `rtsp://HOST:PORT/MOUNT`, `null://`.
@@ -245,7 +278,7 @@ impl Default for OutputConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ControlConfig {
     /// Status/control socket; `$RUNTIME_DIRECTORY` (systemd) or `$XDG_RUNTIME_DIR`
@@ -261,7 +294,7 @@ pub struct ControlConfig {
     pub metrics_port: Option<u16>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct MonitorConfig {
     /// Where `/sys` is read from (fixture trees in tests).
@@ -297,12 +330,13 @@ impl Default for MonitorConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct GovernorConfig {
-    /// Adapt the inference size and frame skipping to the budget.
-    #[serde(default = "default_true")]
-    pub enabled: bool,
+    /// Adapt the inference size and frame skipping to the budget; unset = on, except for
+    /// an every-frame source, which keeps its full size unless this is set to true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
     /// Hold this rung (0 = full size) instead of adapting.
     #[serde(default)]
     pub pin: Option<usize>,
@@ -321,7 +355,17 @@ impl Default for GovernorConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+impl Config {
+    /// Whether the governor adapts: as configured, else off for every-frame sources (a
+    /// file turned into a stylized file keeps every frame at full size) and on otherwise.
+    pub fn governor_enabled(&self) -> bool {
+        self.governor
+            .enabled
+            .unwrap_or(self.source.mode() == SourceMode::Live)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct StabilizerConfig {
     /// Temporal stabilization of live video (less flicker where the picture is still).
@@ -380,6 +424,22 @@ mod tests {
         );
         assert_eq!(c.output.uris, vec![OutputUri::Null]);
         assert_eq!(c.engine.style.to_string(), "0");
+        assert_eq!((c.engine.strength, c.engine.preserve_color), (1.0, false));
+        assert!(c.governor_enabled());
+    }
+
+    #[test]
+    fn files_are_read_whole_unless_asked_otherwise() {
+        let c = parse("[source]\nuri = \"file:///tmp/clip.mp4\"").unwrap();
+        assert_eq!(c.source.mode(), SourceMode::EveryFrame);
+        assert!(!c.governor_enabled());
+        let c = parse("[source]\nuri = \"file:///tmp/clip.mp4\"\nmode = \"live\"").unwrap();
+        assert_eq!(c.source.mode(), SourceMode::Live);
+        assert!(c.governor_enabled());
+        let c = parse("[source]\nuri = \"file:///c.mp4\"\n[governor]\nenabled = true").unwrap();
+        assert!(c.governor_enabled());
+        let c = parse("[source]\nuri = \"rtsp://cam/x\"").unwrap();
+        assert_eq!(c.source.mode(), SourceMode::Live);
     }
 
     #[test]
@@ -411,6 +471,8 @@ mod tests {
             ("[output]\nsnapshot-every-s = 5.0", "snapshot-dir"),
             ("[output]\nrtsp-max-clients = 0", "rtsp-max-clients"),
             ("[engine]\nbackend = \"tensorrt\"", "plan"),
+            ("[engine]\nstrength = 1.5", "engine.strength"),
+            ("[engine]\nstrength = -0.1", "from 0 to 1"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");

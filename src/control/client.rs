@@ -75,12 +75,23 @@ pub fn render(s: &Status) -> String {
             s.source.reconnects
         ),
         format!(
-            "engine    {} {} {} {}  style {}",
+            "engine    {} {} {} {}  style {} strength {}{}{}",
             engine.map_or("?", |e| e.backend.as_ref()),
             engine.map_or("?", |e| e.model.as_str()),
             engine.map_or("?", |e| e.precision.as_str()),
             engine.map_or(String::new(), |e| format!("{}x{}", e.input[0], e.input[1])),
-            s.style.spec
+            s.style.spec,
+            s.style.strength,
+            if s.style.preserve_color {
+                ", colours kept"
+            } else {
+                ""
+            },
+            if s.style.differs_from_file {
+                " (not saved)"
+            } else {
+                ""
+            },
         ),
         format!(
             "frames    captured {} processed {} dropped {} encoded {}   fps in {} out {}",
@@ -108,5 +119,26 @@ pub fn render(s: &Status) -> String {
             budget.map_or("", |b| b.reason.as_str())
         ),
     ]
+    .into_iter()
+    .chain(s.progress.map(|p| {
+        format!(
+            "progress  {}/{} frames, ETA {}",
+            p.frames_done,
+            p.frames_total.map_or("?".into(), |t| t.to_string()),
+            p.eta_s.map_or("?".into(), |e| format!("{e:.0} s"))
+        )
+    }))
+    .chain(s.config.as_ref().map(|c| {
+        format!(
+            "config    {} loaded {} ({} reloads){}",
+            c.path,
+            c.loaded_at,
+            c.reloads,
+            c.reload_error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; last reload refused: {e}"))
+        )
+    }))
+    .collect::<Vec<_>>()
     .join("\n")
 }

@@ -12,10 +12,14 @@
 //! - [`server`]: the tokio Unix socket (limits, permissions, stale-socket handling).
 //! - [`client`]: `stylerd status` and `stylerd ctl`.
 //! - [`metrics`]: the optional Prometheus text endpoint on loopback.
+//! - `request`: [`Request`] (the wire format) checked into [`Control`].
 
 pub mod client;
 pub mod metrics;
+mod request;
 pub mod server;
+
+pub use request::{Control, Request, StyleArg, StyleChange};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -72,6 +76,44 @@ pub struct StyleStatus {
     pub spec: String,
     /// The model's style names.
     pub available: usize,
+    /// Mix of stylized and original, 0..1.
+    #[serde(default = "one")]
+    pub strength: f32,
+    /// The original's colours with the stylized luminance (BT.601 YCbCr).
+    #[serde(default)]
+    pub preserve_color: bool,
+    /// Whether spec, strength or colour differ from the config file's (runtime changes
+    /// not saved with `--save` are lost at restart); false when there is no file.
+    #[serde(default)]
+    pub differs_from_file: bool,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// The config file in force (absent when the daemon runs without one).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    pub path: String,
+    /// When the running config was read (UTC, RFC 3339).
+    pub loaded_at: String,
+    /// sha256 of the file as read then.
+    pub sha256: String,
+    /// Why the last reload was refused; cleared by the next good one.
+    pub reload_error: Option<String>,
+    /// Good reloads since start.
+    pub reloads: u64,
+}
+
+/// Progress through a finite source (a file), in the current pass.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct ProgressStatus {
+    pub frames_done: u64,
+    /// Frames in the file (duration x frame rate), when the container says.
+    pub frames_total: Option<u64>,
+    /// Seconds left at the recent output rate.
+    pub eta_s: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
@@ -122,6 +164,11 @@ pub struct Status {
     /// The web dashboard's URL, when it is served.
     #[serde(default)]
     pub http: Option<String>,
+    #[serde(default)]
+    pub config: Option<ConfigStatus>,
+    /// Only for finite sources (files).
+    #[serde(default)]
+    pub progress: Option<ProgressStatus>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -151,136 +198,9 @@ impl Default for Status {
             recording: None,
             governor: None,
             http: None,
+            config: None,
+            progress: None,
         }
-    }
-}
-
-/// One request line, as the socket and `stylerd ctl` speak it: `{"cmd":"status"}`,
-/// `{"cmd":"set-style","style":"3:0.5,12:0.5"}`, `{"cmd":"set-style","image":"/a.jpg",
-/// "and":"/b.jpg","weight":0.3}`, `pause`, `resume`, `snapshot`. Unknown commands and
-/// unknown fields are refused.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Request {
-    Status {},
-    SetStyle {
-        /// A style index, name or blend (`7`, `"3:0.5,12:0.5"`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        style: Option<StyleArg>,
-        /// A picture whose style to take (arbitrary style), instead of `style`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        image: Option<PathBuf>,
-        /// A second picture to interpolate with `image`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        and: Option<PathBuf>,
-        /// Weight of `and`, 0..1 (default 0.5).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        weight: Option<f64>,
-    },
-    Pause {},
-    Resume {},
-    Snapshot {},
-}
-
-/// A style as a request gives it: a number or a spec string.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum StyleArg {
-    Index(u64),
-    Spec(String),
-}
-
-/// A checked command for the frame loop: everything but `status`, which the socket answers
-/// from the published document itself.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Control {
-    SetStyle(String),
-    /// Arbitrary style from a picture, optionally interpolated with a second one.
-    SetStyleImage {
-        image: PathBuf,
-        and: Option<(PathBuf, f32)>,
-    },
-    Pause,
-    Resume,
-    Snapshot,
-}
-
-impl Request {
-    /// A set-style request for a style spec.
-    pub fn set_style(spec: impl Into<String>) -> Self {
-        Request::SetStyle {
-            style: Some(StyleArg::Spec(spec.into())),
-            image: None,
-            and: None,
-            weight: None,
-        }
-    }
-
-    /// Parses one request line; the error is the sentence to send back.
-    pub fn parse(line: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(line).map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                format!("request is not valid JSON: {e}")
-            } else {
-                format!("bad request ({e}); a request is a JSON object like {{\"cmd\":\"status\"}}")
-            }
-        })
-    }
-
-    /// `None` for `status`; otherwise the checked command, or the sentence to send back.
-    pub fn into_control(self) -> Result<Option<Control>, String> {
-        let path_ok = |p: &Path| !p.as_os_str().is_empty() && p.as_os_str().len() <= 4096;
-        Ok(Some(match self {
-            Request::Status {} => return Ok(None),
-            Request::Pause {} => Control::Pause,
-            Request::Resume {} => Control::Resume,
-            Request::Snapshot {} => Control::Snapshot,
-            Request::SetStyle {
-                style: None,
-                image: Some(image),
-                and,
-                weight,
-            } => {
-                if !path_ok(&image) || and.as_deref().is_some_and(|p| !path_ok(p)) {
-                    return Err("set-style \"image\" and \"and\" must be file paths".into());
-                }
-                let weight = match weight {
-                    None => 0.5,
-                    Some(w) if (0.0..=1.0).contains(&w) => w as f32,
-                    Some(_) => {
-                        return Err("set-style \"weight\" must be a number from 0 to 1".into());
-                    }
-                };
-                Control::SetStyleImage {
-                    image,
-                    and: and.map(|p| (p, weight)),
-                }
-            }
-            Request::SetStyle {
-                style: Some(_),
-                image: Some(_),
-                ..
-            } => return Err("set-style takes \"style\" or \"image\", not both".into()),
-            Request::SetStyle {
-                style: Some(style),
-                image: None,
-                and: None,
-                weight: None,
-            } => match style {
-                StyleArg::Index(i) => Control::SetStyle(i.to_string()),
-                StyleArg::Spec(s) if s.len() <= 1024 => Control::SetStyle(s),
-                StyleArg::Spec(_) => return Err("set-style \"style\" is too long".into()),
-            },
-            Request::SetStyle { style: Some(_), .. } => {
-                return Err("set-style \"and\" and \"weight\" go with \"image\"".into());
-            }
-            Request::SetStyle { style: None, .. } => {
-                return Err(
-                    "set-style needs \"style\": an index, a name or a blend like \"3:0.5,12:0.5\""
-                        .into(),
-                );
-            }
-        }))
     }
 }
 
@@ -293,6 +213,13 @@ pub struct Done {
     pub style: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_color: Option<bool>,
+    /// The change was written into the config file (`save`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<RunState>,
     /// A snapshot's absolute path.
@@ -353,51 +280,6 @@ pub fn default_socket_path(configured: Option<&Path>) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn control(line: &[u8]) -> Result<Option<Control>, String> {
-        Request::parse(line)?.into_control()
-    }
-
-    #[test]
-    fn requests_parse() {
-        assert_eq!(control(br#"{"cmd":"status"}"#), Ok(None));
-        assert_eq!(
-            control(br#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#),
-            Ok(Some(Control::SetStyle("3:0.5,12:0.5".into())))
-        );
-        assert_eq!(
-            control(br#"{"cmd":"set-style","style":7}"#),
-            Ok(Some(Control::SetStyle("7".into())))
-        );
-        assert_eq!(control(br#" {"cmd":"pause"} "#), Ok(Some(Control::Pause)));
-        assert_eq!(
-            control(br#"{"cmd":"set-style","image":"/a.jpg","and":"/b.jpg","weight":0.25}"#),
-            Ok(Some(Control::SetStyleImage {
-                image: "/a.jpg".into(),
-                and: Some(("/b.jpg".into(), 0.25))
-            }))
-        );
-        assert!(control(br#"{"cmd":"set-style","image":"/a.jpg","weight":2}"#).is_err());
-        assert!(control(br#"{"cmd":"set-style","image":"/a.jpg","style":"3"}"#).is_err());
-    }
-
-    #[test]
-    fn requests_serialize_to_the_documented_wire_format() {
-        let line = |r: &Request| serde_json::to_string(r).unwrap();
-        assert_eq!(line(&Request::Status {}), r#"{"cmd":"status"}"#);
-        assert_eq!(
-            line(&Request::set_style("3:0.5,12:0.5")),
-            r#"{"cmd":"set-style","style":"3:0.5,12:0.5"}"#
-        );
-        assert_eq!(line(&Request::Snapshot {}), r#"{"cmd":"snapshot"}"#);
-        for r in [
-            Request::Pause {},
-            Request::set_style("7"),
-            Request::Resume {},
-        ] {
-            assert_eq!(Request::parse(line(&r).as_bytes()), Ok(r));
-        }
-    }
-
     #[test]
     fn replies_round_trip() {
         let error = serde_json::to_string(&Reply::error("no stylized frame yet")).unwrap();
@@ -416,30 +298,6 @@ mod tests {
             Reply::Status(s) => assert_eq!(s.version, STATUS_VERSION),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn bad_requests_get_a_sentence() {
-        for (line, want) in [
-            (&b"not json"[..], "not valid JSON"),
-            (b"[1,2]", "a request is a JSON object like"),
-            (b"{}", "missing field `cmd`"),
-            (br#"{"cmd":"reboot"}"#, "unknown variant `reboot`"),
-            (br#"{"cmd":"status","x":1}"#, "unknown field `x`"),
-            (br#"{"cmd":"set-style"}"#, "set-style needs"),
-            (br#"{"cmd":"set-style","style":-1}"#, "bad request"),
-            (
-                br#"{"cmd":"set-style","style":"3","weight":0.5}"#,
-                "go with \"image\"",
-            ),
-            (b"\xff\xfe", "not valid JSON"),
-        ] {
-            let e = control(line).unwrap_err();
-            assert!(e.contains(want), "{line:?}: {e}");
-        }
-        // serde_json stops at its recursion limit instead of overflowing the stack.
-        let deep = "[".repeat(100_000);
-        assert!(Request::parse(deep.as_bytes()).is_err());
     }
 
     #[test]

@@ -12,9 +12,13 @@
 //! - [`monitor_thread`]: the monitor thread (latency, power, system, budget -> status
 //!   document).
 //! - [`style_swap`]: arbitrary-style engines built off the frame thread and swapped in.
+//! - [`preflight`]: every check of a config before anything starts (`check-config`).
+//! - [`reload`]: the config file behind a run, and what a reload (SIGHUP) changes.
 
 pub mod frame_loop;
 pub mod monitor_thread;
+pub mod preflight;
+pub mod reload;
 pub mod style_swap;
 pub mod tap;
 
@@ -50,6 +54,9 @@ pub struct RunOptions {
     pub serve_http: bool,
     /// Append the status document once a second to this file (JSON lines with `"t"`).
     pub timeline: Option<std::path::PathBuf>,
+    /// The config file the run's config was read from (the status, `set-style --save`,
+    /// and SIGHUP, which reloads it); `None` runs without one.
+    pub config_file: Option<(reload::ConfigSource, reload::Loaded)>,
 }
 
 /// What a finished run did.
@@ -95,6 +102,18 @@ pub struct LoopState {
     pub style: String,
     pub recording_error: Option<String>,
     pub governor: Option<crate::governor::GovernorStatus>,
+    pub mix: crate::mix::Mix,
+    /// Style, strength or colour differ from the config file's.
+    pub differs_from_file: bool,
+    pub config: Option<control::ConfigStatus>,
+    /// Frames done in this pass of a finite source, and its length when known.
+    pub progress: Option<(u64, Option<u64>)>,
+    /// Set by a reload that rebuilt the outputs or the source.
+    pub outputs: Option<(Vec<String>, Option<String>)>,
+    pub source_uri: Option<String>,
+    pub styles_available: Option<usize>,
+    /// Set by a reload that changed `[monitor]`.
+    pub monitor: Option<crate::config::MonitorConfig>,
     /// Set when the engine was swapped (arbitrary style, or back).
     pub engine: Option<crate::engine::EngineInfo>,
     /// Latest board power and when it was read, for the governor (written by the monitor
@@ -123,7 +142,9 @@ impl Shared {
 
 /// Runs the daemon until stopped, the source ends, or `max_frames` frames are done.
 pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
-    config.check()?;
+    if let Some(first) = preflight::problems(config).into_iter().next() {
+        anyhow::bail!("{first}");
+    }
     limit_malloc_arenas();
     let engine = engine::open(&config.engine, &config.engine.style)
         .with_context(|| format!("cannot start engine for model {}", config.engine.model))?;
@@ -133,6 +154,10 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         .enable_all()
         .build()
         .context("cannot start the I/O runtime")?;
+    let signals = {
+        let _guard = runtime.enter();
+        Signals::take(options.handle_signals)
+    };
     let socket_path = control::default_socket_path(config.control.socket.as_deref());
     let listener = if options.serve_socket {
         // Binding needs the runtime's reactor.
@@ -183,7 +208,14 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
         tap: Arc::new(tap::FrameTap::new(config.http.preview_fps)),
         ..Shared::default()
     });
-    shared.update(|s| s.style = config.engine.style.to_string());
+    shared.update(|s| {
+        s.style = config.engine.style.to_string();
+        s.mix = config.engine.mix();
+        if let Some((source, loaded)) = &options.config_file {
+            s.config = Some(loaded.status(source, 0));
+            s.differs_from_file = reload::FileStyle::of(&config.engine) != loaded.file_style;
+        }
+    });
     let mut initial = Status {
         engine: Some(engine.info().clone()),
         outputs: config.output.uris.iter().map(|u| u.to_string()).collect(),
@@ -192,6 +224,14 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     initial.source.uri = config.source.uri.to_string();
     initial.style.available = engine.styles().len();
     initial.http = http.as_ref().map(|h| h.url.clone());
+    {
+        let state = shared.state();
+        initial.style.spec = state.style;
+        initial.style.strength = state.mix.strength;
+        initial.style.preserve_color = state.mix.preserve_color;
+        initial.style.differs_from_file = state.differs_from_file;
+        initial.config = state.config;
+    }
     initial.recording = sink.file_pattern().map(|p| control::RecordingStatus {
         pattern: p.display().to_string(),
         error: None,
@@ -199,6 +239,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
     let (status_tx, status_rx) = watch::channel(initial.clone());
     let (events_tx, events_rx) = crossbeam_channel::bounded(1024);
     let (control_tx, control_rx) = crossbeam_channel::bounded::<ControlRequest>(16);
+    let (reload_tx, reload_rx) = crossbeam_channel::bounded::<reload::Loaded>(4);
     let notifier = Notifier::from_env().map(Arc::new);
     let started = Instant::now();
 
@@ -229,6 +270,7 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
             shared: shared.clone(),
             events: events_tx,
             control: control_rx,
+            reloads: reload_rx,
             notifier,
         };
         thread::Builder::new()
@@ -280,7 +322,12 @@ pub fn run(config: &Config, options: RunOptions) -> anyhow::Result<RunReport> {
                 shutdown_rx,
             ));
         }
-        wait_for_stop(&stop, &frames, options.handle_signals).await;
+        let reload = options.config_file.as_ref().map(|(source, _)| Reloader {
+            source: source.clone(),
+            to_frames: reload_tx,
+            shared: shared.clone(),
+        });
+        wait_for_stop(&stop, &frames, signals, reload).await;
     });
     let report = frames
         .join()
@@ -329,21 +376,82 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Returns when the frame thread has ended, setting `stop` first on SIGINT/SIGTERM.
-async fn wait_for_stop<T>(stop: &Arc<AtomicBool>, frames: &thread::JoinHandle<T>, signals: bool) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signals
-        .then(|| signal(SignalKind::terminate()).ok())
-        .flatten();
-    let mut int = signals
-        .then(|| signal(SignalKind::interrupt()).ok())
-        .flatten();
+/// SIGTERM, SIGINT and SIGHUP, taken over before the socket is bound (so no client sees
+/// a daemon that a SIGHUP would still kill); all `None` when the run does not handle them.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Needs the runtime entered.
+    fn take(enabled: bool) -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let on = |kind| enabled.then(|| signal(kind).ok()).flatten();
+        Self {
+            term: on(SignalKind::terminate()),
+            int: on(SignalKind::interrupt()),
+            hup: on(SignalKind::hangup()),
+        }
+    }
+}
+
+/// Reads the config file again on SIGHUP and hands a good one to the frame thread.
+struct Reloader {
+    source: reload::ConfigSource,
+    to_frames: crossbeam_channel::Sender<reload::Loaded>,
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    fn reload(&self) {
+        let path = self.source.path.display().to_string();
+        tracing::info!(config = %path, "reloading the config file (SIGHUP)");
+        match reload::load(&self.source) {
+            Ok(loaded) => {
+                if self.to_frames.try_send(loaded).is_err() {
+                    self.refuse("too many reloads at once; try again".into());
+                }
+            }
+            Err(e) => self.refuse(e),
+        }
+    }
+
+    fn refuse(&self, why: String) {
+        tracing::error!("reload refused, the running config stays: {why}");
+        self.shared.update(|s| {
+            if let Some(c) = s.config.as_mut() {
+                c.reload_error = Some(why);
+            }
+        });
+    }
+}
+
+/// Returns when the frame thread has ended, setting `stop` first on SIGINT/SIGTERM; on
+/// SIGHUP, reloads the config file when there is one.
+async fn wait_for_stop<T>(
+    stop: &Arc<AtomicBool>,
+    frames: &thread::JoinHandle<T>,
+    signals: Signals,
+    reload: Option<Reloader>,
+) {
+    let Signals {
+        mut term,
+        mut int,
+        mut hup,
+    } = signals;
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     while !frames.is_finished() {
         tokio::select! {
             _ = tick.tick() => {}
             Some(_) = async { term.as_mut()?.recv().await } => stop_now(stop),
             Some(_) = async { int.as_mut()?.recv().await } => stop_now(stop),
+            Some(_) = async { hup.as_mut()?.recv().await } => match &reload {
+                // Blocks this (signal) thread only; the socket is served on the worker.
+                Some(r) => r.reload(),
+                None => tracing::warn!("SIGHUP ignored: this daemon runs without a config file"),
+            },
         }
     }
 }

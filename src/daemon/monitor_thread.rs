@@ -13,8 +13,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::sync::watch;
 
 use super::{Counters, Shared};
-use crate::config::Config;
-use crate::control::{FpsStatus, FrameCounts, LatencyStatus, Status};
+use crate::config::{Config, MonitorConfig};
+use crate::control::{
+    FpsStatus, FrameCounts, LatencyStatus, ProgressStatus, RecordingStatus, Status,
+};
 use crate::engine::StageTimes;
 use crate::monitor::budget::{Budget, BudgetTracker};
 use crate::monitor::latency::{Flow, LatencySnapshot, LatencyStats, Stage};
@@ -54,6 +56,8 @@ pub struct Observer {
     started: Instant,
     progress_every: Duration,
     last_captured: u64,
+    /// The `[monitor]` section in force (a reload may change it).
+    monitor: MonitorConfig,
 }
 
 impl Observer {
@@ -75,6 +79,7 @@ impl Observer {
             started,
             progress_every: Duration::from_secs_f64(config.monitor.progress_every_s),
             last_captured: 0,
+            monitor: config.monitor.clone(),
         }
     }
 
@@ -168,7 +173,8 @@ impl Observer {
     }
 
     fn rebuild(&mut self, now: Instant) {
-        let c = &self.shared.counters;
+        let shared = self.shared.clone();
+        let c = &shared.counters;
         // Read processed before captured: the frame thread stores them in the other
         // order, so captured >= processed in every document.
         let processed = Counters::get(&c.processed);
@@ -179,6 +185,9 @@ impl Observer {
         self.last_captured = captured;
         let snap = self.latency.snapshot(now);
         let state = self.shared.state();
+        if let Some(m) = state.monitor.clone().filter(|m| *m != self.monitor) {
+            self.apply_monitor(m, now);
+        }
         let s = &mut self.status;
         s.uptime_s = now.duration_since(self.started).as_secs_f64();
         s.state = state.run;
@@ -186,6 +195,30 @@ impl Observer {
         s.source.last_error = state.last_error;
         s.source.reconnects = Counters::get(&c.reconnects);
         s.style.spec = state.style;
+        s.style.strength = state.mix.strength;
+        s.style.preserve_color = state.mix.preserve_color;
+        s.style.differs_from_file = state.differs_from_file;
+        if let Some(n) = state.styles_available {
+            s.style.available = n;
+        }
+        if let Some(uri) = state.source_uri {
+            s.source.uri = uri;
+        }
+        if let Some((uris, pattern)) = state.outputs {
+            s.outputs = uris;
+            s.recording = pattern.map(|pattern| RecordingStatus {
+                pattern,
+                error: None,
+            });
+        }
+        s.config = state.config;
+        s.progress = state.progress.map(|(done, total)| ProgressStatus {
+            frames_done: done,
+            frames_total: total,
+            eta_s: total
+                .filter(|_| snap.fps.out > 0.0)
+                .map(|t| t.saturating_sub(done) as f64 / snap.fps.out),
+        });
         s.governor = state.governor;
         if let Some(info) = state.engine {
             s.engine = Some(info);
@@ -219,6 +252,19 @@ impl Observer {
         s.budget = Some(self.budget.verdict(now));
     }
 
+    /// A reload changed `[monitor]`: new budget (its windows start over) and progress rate.
+    fn apply_monitor(&mut self, m: MonitorConfig, now: Instant) {
+        let budget = Budget {
+            latency_ms: m.budget_latency_ms,
+            power_w: m.budget_power_w,
+        };
+        if budget != self.budget.budget() {
+            self.budget = BudgetTracker::new(budget, now);
+        }
+        self.progress_every = Duration::from_secs_f64(m.progress_every_s);
+        self.monitor = m;
+    }
+
     fn append_timeline(&self, file: &mut std::fs::File) -> std::io::Result<()> {
         use std::io::Write;
         let mut doc = serde_json::to_value(&self.status)?;
@@ -248,6 +294,17 @@ impl Observer {
 
     fn progress(&self) {
         let s = &self.status;
+        if let Some(p) = &s.progress {
+            let total = p.frames_total.map_or("?".into(), |t| t.to_string());
+            let eta = p.eta_s.map_or("?".into(), |e| format!("{e:.0} s"));
+            tracing::info!(
+                frames = format_args!("{}/{total}", p.frames_done),
+                fps = format_args!("{:.1}", s.fps.out),
+                eta = %eta,
+                "progress"
+            );
+            return;
+        }
         tracing::info!(
             state = ?s.state,
             frames = s.frames.processed,

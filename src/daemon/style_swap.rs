@@ -84,6 +84,11 @@ impl StyleSwaps {
         }
     }
 
+    /// Whether a picture's style (an arbitrary-style engine) is running now.
+    pub fn picture_style_running(&self) -> bool {
+        self.parked.is_some()
+    }
+
     /// The engine a named style applies to: the parked configured engine if an arbitrary
     /// one is in use, else `current`.
     pub fn named_target<'a>(

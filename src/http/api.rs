@@ -198,6 +198,8 @@ pub async fn style_image(State(state): State<super::State>, body: Bytes) -> Resp
         Control::SetStyleImage {
             image: path,
             and: None,
+            strength: None,
+            preserve_color: None,
         },
     )
     .await

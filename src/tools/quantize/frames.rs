@@ -133,7 +133,7 @@ pub fn frames_from_source(
 ) -> Result<Vec<RgbImage>, QuantizeError> {
     let cfg = SourceConfig {
         uri: uri.clone(),
-        mode: SourceMode::EveryFrame,
+        mode: Some(SourceMode::EveryFrame),
         ..Default::default()
     };
     let mut source =
