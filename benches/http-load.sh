@@ -25,10 +25,13 @@ daemon=
 cleanup() { [ -n "$daemon" ] && kill "$daemon" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+engine_alone() { # median ms of `stylerd bench` at SIZE and THREADS
+	$BIN bench --model "$MODEL" --sizes "$SIZE" --threads "$THREADS" --iters 20 --e2e-frames 0 \
+		> "$tmp/bench.json" 2> "$tmp/bench.err"
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["engine"][0]["ours_ms"]["median"])' "$tmp/bench.json"
+}
 echo "engine alone: stylerd bench --model $MODEL --sizes $SIZE --threads $THREADS" >&2
-$BIN bench --model "$MODEL" --sizes "$SIZE" --threads "$THREADS" --iters 20 --e2e-frames 0 \
-	> "$tmp/bench.json" 2> "$tmp/bench.err"
-engine_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["engine"][0]["ours_ms"]["median"])' "$tmp/bench.json")
+engine_ms=$(engine_alone)
 
 # The request body: a real photo (an eval photo when present, else the test pattern) at SIZE.
 photo=$(ls .deps/photos/eval/* 2>/dev/null | head -1 || true)
@@ -87,7 +90,7 @@ url=${url%/}
 [ -n "$url" ] || { cat "$tmp/daemon.log" >&2; exit 1; }
 api() { curl -sf -X POST "$url/api/v1/$1" -H 'Content-Type: application/json' -d '{}' >/dev/null; }
 rss() { awk '/VmRSS/ {print int($2/1024)}' /proc/$daemon/status; }
-livefps() { curl -sf "$url/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fps"]["out"])'; }
+livefps() { curl -sf "$url/api/v1/status" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["fps"]["out"])'; }
 sleep 3
 api pause
 # One warm-up request opens the stylize engine.
@@ -102,14 +105,16 @@ run() { # concurrency format(png|jpg)
 engine_ips=$(python3 -c "print(1000/$engine_ms)")
 printf '\nPOST /api/v1/stylize, %s %s, %s threads, %s s per row; engine alone (stylerd bench, same run): %.1f ms = %.2f images/s\n\n' \
 	"$MODEL" "$SIZE" "$THREADS" "$DURATION" "$engine_ms" "$engine_ips"
-printf '| live stream | concurrency | body | images/s | vs engine alone | p50 ms | p99 ms | status codes | live fps |\n|---|---|---|---|---|---|---|---|---|\n'
+printf '| live stream | concurrency | body | images/s | vs engine alone | p50 ms | p99 ms | status codes | live fps | RSS after, MiB |\n|---|---|---|---|---|---|---|---|---|---|\n'
 row() { # live c fmt result livefps
 	read -r ips p50 p99 codes <<< "$4"
-	printf '| %s | %s | %s | %.2f | %.0f %% | %.0f | %.0f | %s | %s |\n' "$1" "$2" "$3" "$ips" \
-		"$(python3 -c "print(100*$ips/$engine_ips)")" "$p50" "$p99" "$codes" "$5"
+	printf '| %s | %s | %s | %.2f | %.0f %% | %.0f | %.0f | %s | %s | %s |\n' "$1" "$2" "$3" "$ips" \
+		"$(python3 -c "print(100*$ips/$engine_ips)")" "$p50" "$p99" "$codes" "$5" "$(rss)"
 }
 for c in 1 4 16; do row paused "$c" png "$(run "$c" png)" -; done
 row paused 4 jpeg "$(run 4 jpg)" -
+# The same rows again: RSS that keeps growing here would be a leak, not a high-water mark.
+for c in 1 4 16; do row paused "$c" png "$(run "$c" png)" -; done
 rss1=$(rss)
 api resume
 sleep 3
@@ -120,3 +125,7 @@ row running 4 png "$result" "$(cat "$tmp/fps")"
 quiet=$(livefps)
 printf '\ndaemon RSS: %s MiB after the warm-up request, %s MiB after the paused runs; live fps with no API load: %s (http.stylize-nice = %s)\n' \
 	"$rss0" "$rss1" "$quiet" "$NICE"
+# The reference again with the daemon gone: how far the machine itself drifted meanwhile.
+kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
+printf 'engine alone again after the runs: %.1f ms (%.1f ms at the start; rows are against the start)\n' \
+	"$(engine_alone)" "$engine_ms"
