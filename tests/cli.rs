@@ -412,7 +412,10 @@ fn the_trained_slim_model_runs_in_the_daemon() {
     assert_eq!(report["engine_errors"], 0, "{report}");
     // A log that is not a terminal (a pipe here, the journal under systemd) has no colour codes.
     assert!(err.contains("stylerd running"), "{err}");
-    assert!(!err.contains('\x1b'), "escape codes in a piped log: {err:?}");
+    assert!(
+        !err.contains('\x1b'),
+        "escape codes in a piped log: {err:?}"
+    );
 }
 
 #[test]

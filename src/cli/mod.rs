@@ -185,6 +185,10 @@ struct CameraArgs {
     /// videotestsrc pattern (ball, smpte, snow, pinwheel, …).
     #[arg(long, default_value = "ball")]
     pattern: String,
+    /// A video file to show in a loop instead of the pattern (its first minute, at --size
+    /// and --fps).
+    #[arg(long, conflicts_with = "pattern")]
+    video: Option<PathBuf>,
 }
 
 /// Entry point used by `src/main.rs`.
@@ -398,6 +402,7 @@ fn camera(args: CameraArgs) -> anyhow::Result<()> {
         height: size.height,
         fps: args.fps,
         pattern: args.pattern,
+        video: args.video,
     };
     let cam = TestCamera::start(&args.address, args.port, &args.mount, &spec)?;
     // The URL on stdout lets scripts and tests find a port picked with --port 0.

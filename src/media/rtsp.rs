@@ -9,6 +9,7 @@
 //! test camera is a self-contained live pipeline (moving pattern, H.264). This module knows
 //! nothing about engines or frames.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,6 +33,8 @@ pub enum RtspError {
     },
     #[error("GStreamer is not usable: {0}")]
     Init(String),
+    #[error("the test camera cannot show {path}: {message}")]
+    Video { path: PathBuf, message: String },
 }
 
 /// A gst-rtsp-server instance running on its own main loop thread; stops on drop.
@@ -216,9 +219,12 @@ impl RtspOutput {
     }
 }
 
-/// The built-in test camera: a moving test pattern served as live H.264 over RTSP.
+/// The built-in test camera: a moving test pattern, or a video file played in a loop,
+/// served as H.264 over RTSP.
 pub struct TestCamera {
     server: ServerThread,
+    /// The video's frames, decoded once at start (removed on drop).
+    _frames: Option<FrameFolder>,
 }
 
 /// What the test camera shows.
@@ -227,9 +233,15 @@ pub struct CameraSpec {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
-    /// A `videotestsrc` pattern name (ball, smpte, snow, …).
+    /// A `videotestsrc` pattern name (ball, smpte, snow, …), when `video` is unset.
     pub pattern: String,
+    /// A video file (anything decodebin reads) to show in a loop instead of the pattern.
+    pub video: Option<PathBuf>,
 }
+
+/// At most this many frames of a video are kept (a minute at 30 fps): the camera is for
+/// trying the daemon on a real scene, not for serving films.
+pub const CAMERA_MAX_FRAMES: u32 = 1800;
 
 impl TestCamera {
     pub fn start(
@@ -241,27 +253,50 @@ impl TestCamera {
         gst::init().map_err(|e| RtspError::Init(e.to_string()))?;
         let factory = rtsp::RTSPMediaFactory::new();
         factory.set_shared(true);
-        let pattern: String = spec
-            .pattern
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
-        // The ball moves over a coloured background so stylized output shows texture, and
-        // the clock overlay-free pattern keeps it to base plugins only.
-        factory.set_launch(&format!(
-            "( videotestsrc is-live=true pattern={pattern} \
-               ! video/x-raw,width={w},height={h},framerate={fps}/1 \
-               ! videoconvert ! video/x-raw,format=I420 \
-               ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} bitrate=2000 \
-               ! rtph264pay name=pay0 pt=96 config-interval=1 )",
-            w = spec.width,
-            h = spec.height,
-            fps = spec.fps,
-            // A keyframe every half second: a reconnecting client gets a picture quickly.
+        // A keyframe every half second: a reconnecting client gets a picture quickly.
+        let encode = format!(
+            "videoconvert ! video/x-raw,format=I420 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} bitrate=2000 \
+             ! rtph264pay name=pay0 pt=96 config-interval=1",
             keyint = (spec.fps / 2).max(1),
-        ));
+        );
+        let frames = match &spec.video {
+            None => {
+                let pattern: String = spec
+                    .pattern
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                // The ball moves over a coloured background so stylized output shows
+                // texture, and the clock overlay-free pattern keeps it to base plugins only.
+                factory.set_launch(&format!(
+                    "( videotestsrc is-live=true pattern={pattern} \
+                       ! video/x-raw,width={w},height={h},framerate={fps}/1 ! {encode} )",
+                    w = spec.width,
+                    h = spec.height,
+                    fps = spec.fps,
+                ));
+                None
+            }
+            Some(video) => {
+                // Decoded once into numbered JPEGs that multifilesrc replays forever, its
+                // timestamps going on across the loop (a decoder seeking back to the start
+                // would restart them, which a live client cannot follow).
+                let folder = FrameFolder::decode(video, spec)?;
+                factory.set_launch(&format!(
+                    "( multifilesrc location=\"{}\" loop=true \
+                       caps=image/jpeg,framerate={fps}/1 ! jpegdec ! {encode} )",
+                    folder.pattern(),
+                    fps = spec.fps,
+                ));
+                Some(folder)
+            }
+        };
         let server = ServerThread::start(address, port, mount, factory, None)?;
-        Ok(Self { server })
+        Ok(Self {
+            server,
+            _frames: frames,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -270,5 +305,114 @@ impl TestCamera {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+}
+
+/// A temporary folder of a video's frames as `00000.jpg`, `00001.jpg`, … at the camera's
+/// size and rate; removed on drop.
+struct FrameFolder {
+    dir: PathBuf,
+    count: u32,
+}
+
+impl FrameFolder {
+    fn decode(video: &Path, spec: &CameraSpec) -> Result<Self, RtspError> {
+        let fail = |why: String| RtspError::Video {
+            path: video.to_path_buf(),
+            message: why,
+        };
+        if !video.is_file() {
+            return Err(fail("no such file".into()));
+        }
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "stylerd-camera-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", dir.display())))?;
+        let mut folder = Self { dir, count: 0 };
+        // RGB into jpegenc: handed the decoder's limited-range YUV it would label it full
+        // range (JPEG's), and the camera would show grey blacks.
+        let pipeline = gst::parse::launch(&format!(
+            "filesrc name=src ! decodebin ! videoconvert ! videoscale ! videorate \
+             ! video/x-raw,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 \
+             ! videoconvert ! video/x-raw,format=RGB \
+             ! jpegenc quality=90 name=enc ! multifilesink name=sink",
+            w = spec.width,
+            h = spec.height,
+            fps = spec.fps,
+        ))
+        .map_err(|e| fail(e.to_string()))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| fail("not a pipeline".into()))?;
+        let by_name = |name: &str| {
+            pipeline
+                .by_name(name)
+                .ok_or_else(|| fail(format!("no element {name}")))
+        };
+        by_name("src")?.set_property("location", video.to_string_lossy().to_string());
+        by_name("sink")?.set_property("location", folder.pattern());
+        // Count the frames written; past the cap, drop the rest and stop.
+        let written = Arc::new(AtomicU32::new(0));
+        let counter = written.clone();
+        by_name("enc")?
+            .static_pad("src")
+            .ok_or_else(|| fail("jpegenc has no src pad".into()))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                if counter.fetch_add(1, Ordering::Relaxed) >= CAMERA_MAX_FRAMES {
+                    gst::PadProbeReturn::Drop
+                } else {
+                    gst::PadProbeReturn::Ok
+                }
+            });
+        let outcome = run_to_end(&pipeline, &written);
+        let _ = pipeline.set_state(gst::State::Null);
+        outcome.map_err(fail)?;
+        folder.count = written.load(Ordering::Relaxed).min(CAMERA_MAX_FRAMES);
+        if folder.count == 0 {
+            return Err(fail("it has no video frames".into()));
+        }
+        tracing::info!(video = %video.display(), frames = folder.count, "test camera frames decoded");
+        Ok(folder)
+    }
+
+    /// The multifilesrc/multifilesink location pattern.
+    fn pattern(&self) -> String {
+        self.dir.join("%05d.jpg").to_string_lossy().into_owned()
+    }
+}
+
+/// Plays `pipeline` until end of stream, an error, or `CAMERA_MAX_FRAMES` frames.
+fn run_to_end(pipeline: &gst::Pipeline, written: &AtomicU32) -> Result<(), String> {
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|_| "GStreamer cannot play it".to_string())?;
+    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        if written.load(Ordering::Relaxed) >= CAMERA_MAX_FRAMES {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("decoding it took more than 5 minutes".into());
+        }
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) else {
+            continue;
+        };
+        return match msg.view() {
+            gst::MessageView::Error(e) => Err(e.error().to_string()),
+            _ => Ok(()),
+        };
+    }
+}
+
+impl Drop for FrameFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
