@@ -751,3 +751,39 @@ fn connections_past_the_limit_wait_for_a_free_place() {
     drop(idle);
     assert_eq!(get(&w.addr, "/healthz").code, 200);
 }
+
+#[test]
+fn idle_and_slow_clients_are_closed_while_streams_go_on() {
+    use std::io::{Read, Write};
+    let w = start_control("");
+    wait_running(&w);
+    let mut events = Stream::open(&w.addr, "/api/v1/events", &[]);
+    let mut buf = Vec::new();
+    events.next_event(&mut buf);
+    // One that says nothing, one that never finishes its request head.
+    let idle = std::net::TcpStream::connect(&w.addr).unwrap();
+    let mut slow = std::net::TcpStream::connect(&w.addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // The header timer starts at accept; 5 s more for a loaded machine.
+    let limit = stylerd::http::HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    for (mut s, what) in [(idle, "idle"), (slow, "slow")] {
+        s.set_read_timeout(Some(limit)).unwrap();
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => {}
+            Ok(n) => panic!("the {what} client got an answer: {:?}", &b[..n]),
+            Err(e) => panic!("the {what} client was not closed within {limit:?}: {e}"),
+        }
+    }
+    // The event stream, open for longer than that, still gets new documents.
+    let now = get(&w.addr, "/api/v1/status").json()["uptime_s"]
+        .as_f64()
+        .unwrap();
+    let newer = (0..60).any(|_| {
+        let (_, data) = events.next_event(&mut buf);
+        let doc: serde_json::Value = serde_json::from_str(&data).unwrap();
+        doc["uptime_s"].as_f64().unwrap() > now
+    });
+    assert!(newer, "the event stream stopped");
+}

@@ -31,11 +31,9 @@ pub struct Conn {
     _slot: OwnedSemaphorePermit,
 }
 
-impl axum::serve::Listener for Limited {
-    type Io = Conn;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl Limited {
+    /// The next connection, once a place is free.
+    pub async fn accept(&mut self) -> Conn {
         // The semaphore is never closed, so acquiring only waits.
         let slot = loop {
             if let Ok(p) = self.slots.clone().acquire_owned().await {
@@ -44,14 +42,11 @@ impl axum::serve::Listener for Limited {
         };
         loop {
             match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    return (
-                        Conn {
-                            stream,
-                            _slot: slot,
-                        },
-                        addr,
-                    );
+                Ok((stream, _)) => {
+                    return Conn {
+                        stream,
+                        _slot: slot,
+                    };
                 }
                 // Out of descriptors or a connection reset before accept: wait a little.
                 Err(e) => {
@@ -60,10 +55,6 @@ impl axum::serve::Listener for Limited {
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
     }
 }
 

@@ -102,20 +102,40 @@ fn url_of(addr: SocketAddr) -> String {
 /// new connections wait in the kernel's accept queue until one closes.
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// Serves until `shutdown` turns true.
+/// A connection that has not sent a whole request head this long after it opened (or after
+/// its last answer, when kept alive) is closed, so idle or slow clients cannot hold the
+/// places above.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves until `shutdown` turns true; connections still open then get 2 s to finish.
 pub async fn serve(listener: std::net::TcpListener, state: State) -> anyhow::Result<()> {
-    let listener = limit::Limited::new(
+    let mut listener = limit::Limited::new(
         tokio::net::TcpListener::from_std(listener)?,
         MAX_CONNECTIONS,
     );
     let mut shutdown = state.shutdown.clone();
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("the HTTP server failed")
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let conn = tokio::select! {
+            conn = listener.accept() => conn,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(conn), service));
+        tokio::spawn(async move {
+            // A client that goes away or times out ends its connection; nothing to report.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), graceful.shutdown()).await;
+    Ok(())
 }
 
 pub fn router(state: State) -> Router {
