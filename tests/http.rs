@@ -174,6 +174,17 @@ fn every_endpoint_answers_as_documented() {
         toml::from_str(&std::fs::read_to_string(w.dir.path().join("c.toml")).unwrap()).unwrap();
     assert_eq!(file["engine"]["style"].as_str(), Some("3"), "{file}");
     assert_eq!(file["engine"]["strength"].as_float(), Some(0.5), "{file}");
+    // `save` alone saves the running style.
+    assert_eq!(
+        post_json(&w.addr, "/api/v1/set-style", r#"{"strength":0.8}"#).code,
+        200
+    );
+    let r = post_json(&w.addr, "/api/v1/set-style", r#"{"save":true}"#);
+    assert_eq!(r.code, 200, "{}", String::from_utf8_lossy(&r.body));
+    let file: toml::Value =
+        toml::from_str(&std::fs::read_to_string(w.dir.path().join("c.toml")).unwrap()).unwrap();
+    assert_eq!(file["engine"]["strength"].as_float(), Some(0.8), "{file}");
+    assert_eq!(file["engine"]["style"].as_str(), Some("3"), "{file}");
     let r = post_json(&w.addr, "/api/v1/set-style", r#"{"style":"40"}"#);
     assert_eq!(r.code, 400);
     assert!(r.error().contains("40"), "{}", r.error());

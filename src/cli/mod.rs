@@ -457,10 +457,11 @@ fn ctl(socket: Option<PathBuf>, command: CtlCommand) -> anyhow::Result<()> {
             image: None,
             strength: None,
             preserve_color: None,
+            save: false,
             ..
         } => bail!(
-            "set-style needs a style (e.g. 7 or 3:0.5,12:0.5), --image PATH, --strength or \
-             --preserve-color"
+            "set-style needs a style (e.g. 7 or 3:0.5,12:0.5), --image PATH, --strength, \
+             --preserve-color or --save (the running style)"
         ),
         CtlCommand::SetStyle {
             style,

@@ -169,10 +169,11 @@ impl Request {
                     _ if and.is_some() || weight.is_some() => {
                         return Err("set-style \"and\" and \"weight\" go with \"image\"".into());
                     }
-                    (None, None) if strength.is_none() && preserve_color.is_none() => {
+                    (None, None) if strength.is_none() && preserve_color.is_none() && !save => {
                         return Err(
                             "set-style needs \"style\": an index, a name or a blend like \
-                                    \"3:0.5,12:0.5\" (or \"strength\" / \"preserve-color\" alone)"
+                                    \"3:0.5,12:0.5\" (or \"strength\" / \"preserve-color\" alone, or \
+                                    \"save\" to save the running style)"
                                 .into(),
                         );
                     }
