@@ -21,6 +21,12 @@ use crate::frame::Size;
 const SETTLE: Duration = Duration::from_secs(2);
 /// How long the rung above must look safe before stepping up.
 const HOLD: Duration = Duration::from_secs(5);
+/// Latency samples from the first this-long of a governor's life are ignored: ONNX
+/// Runtime's first runs of a session (arena growth, kernel selection) and a capture
+/// pipeline's first frames are slower than what follows, and acting on them stepped a live
+/// student that holds the budget down for good (its p95 at the smaller rung, scaled back up
+/// by pixels, never looked safe enough to return).
+const WARMUP: Duration = Duration::from_secs(2);
 /// Fewest samples a decision needs.
 const MIN_SAMPLES: usize = 8;
 /// Stepping up must be predicted to land under this share of the budget.
@@ -138,6 +144,8 @@ pub struct Governor {
     latency: VecDeque<(Instant, f64)>,
     power: VecDeque<(Instant, f64)>,
     last_change: Instant,
+    /// Latency samples before this are warm-up (see [`WARMUP`]).
+    warm_until: Instant,
     safe_since: Option<Instant>,
     steps: u64,
     reason: String,
@@ -179,6 +187,7 @@ impl Governor {
             latency: VecDeque::new(),
             power: VecDeque::new(),
             last_change: now,
+            warm_until: now + WARMUP,
             safe_since: None,
             steps: 0,
             reason: if pin.is_some() {
@@ -194,6 +203,9 @@ impl Governor {
     }
 
     pub fn record_latency(&mut self, glass_to_glass_ms: f64, now: Instant) {
+        if now < self.warm_until {
+            return;
+        }
         self.latency.push_back((now, glass_to_glass_ms));
         while self
             .latency
@@ -382,6 +394,29 @@ mod tests {
         let (level, steps) = simulate(500.0, 60.0, 60);
         assert_eq!(level, 2, "384x216 is the first rung under 60 ms");
         assert_eq!(steps, 2, "no oscillation");
+    }
+
+    #[test]
+    fn warm_up_frames_do_not_step_down() {
+        // Slow first frames (a new ONNX Runtime session), then well within the budget.
+        let t0 = Instant::now();
+        let mut g = Governor::new(ladder(), 30.0, 15.0, None, t0);
+        for frame in 0..30 * 60u64 {
+            let now = t0 + Duration::from_millis(frame * 33);
+            let ms = if frame < 45 { 45.0 } else { 20.0 };
+            g.record_latency(ms, now);
+            assert_eq!(g.decide(now), None, "stepped at frame {frame}");
+        }
+        assert_eq!(g.level, 0);
+        // The same slow frames after the warm-up are acted on.
+        let mut g = Governor::new(ladder(), 30.0, 15.0, None, t0);
+        let late = t0 + WARMUP;
+        let stepped = (0..200u64).any(|frame| {
+            let now = late + Duration::from_millis(frame * 33);
+            g.record_latency(45.0, now);
+            g.decide(now).is_some()
+        });
+        assert!(stepped, "slow frames after the warm-up must step down");
     }
 
     #[test]
