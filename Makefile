@@ -56,6 +56,8 @@ TEST_APT_PKGS := chromium wrk
 # `make run`: inference size that keeps up on this 2-core x86 box (see README); the
 # shipped config says 640x360, the Jetson target.
 RUN_SIZE ?= 384x216
+# More `stylerd run` flags for `make run`, e.g. RUN_ARGS="--model live-style19 --style 0".
+RUN_ARGS ?=
 CAMERA_PORT ?= 8555
 # What `make run`'s test camera shows: `city` (a real scene: the CC0 city time-lapse below,
 # looped) or a videotestsrc pattern (`CAMERA=ball`, `smpte`, ...).
@@ -145,7 +147,7 @@ run: deps models build $(if $(filter city,$(CAMERA)),city-video)
 	trap 'kill $$cam 2>/dev/null' EXIT; \
 	for _ in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$(CAMERA_PORT)) 2>/dev/null && break; sleep 0.2; done; \
 	./target/release/stylerd run --config systemd/stylerd.toml --size $(RUN_SIZE) \
-		--source rtsp://127.0.0.1:$(CAMERA_PORT)/camera
+		--source rtsp://127.0.0.1:$(CAMERA_PORT)/camera $(RUN_ARGS)
 
 city-video: $(CITY_VIDEO)
 
