@@ -23,6 +23,8 @@ use gstreamer_rtsp_server::gst_rtsp::RTSPStatusCode;
 use gstreamer_rtsp_server::prelude::*;
 use thiserror::Error;
 
+use super::bus::BusError;
+
 #[derive(Debug, Error)]
 pub enum RtspError {
     #[error("cannot start the RTSP server on {address}:{port}: {message} (is the port in use?)")]
@@ -389,26 +391,18 @@ fn run_to_end(pipeline: &gst::Pipeline, written: &AtomicU32) -> Result<(), Strin
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| "GStreamer cannot play it".to_string())?;
-    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        if written.load(Ordering::Relaxed) >= CAMERA_MAX_FRAMES {
-            return Ok(());
-        }
+    while written.load(Ordering::Relaxed) < CAMERA_MAX_FRAMES {
         if std::time::Instant::now() > deadline {
             return Err("decoding it took more than 5 minutes".into());
         }
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(100),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
-            continue;
-        };
-        return match msg.view() {
-            gst::MessageView::Error(e) => Err(e.error().to_string()),
-            _ => Ok(()),
-        };
+        if BusError::wait_eos(pipeline, std::time::Duration::from_millis(100))
+            .map_err(|e| e.message)?
+        {
+            break;
+        }
     }
+    Ok(())
 }
 
 impl Drop for FrameFolder {
