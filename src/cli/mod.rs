@@ -21,10 +21,10 @@ use crate::config::{Config, Size};
 use crate::control::{Reply, Request, client};
 use crate::daemon::reload::{self, ConfigSource, Loaded};
 use crate::daemon::{self, RunOptions, preflight};
-use crate::media::rtsp::{CameraSpec, TestCamera};
 use crate::model::Manifest;
 use crate::style::StyleSpec;
 
+mod camera;
 mod stylize;
 mod tools;
 
@@ -68,7 +68,7 @@ enum Command {
     /// Write the evaluation report (Markdown + PNG plots) from timelines, benches and models.
     Report(tools::ReportArgs),
     /// Serve the built-in test camera (a moving pattern) over RTSP.
-    Camera(CameraArgs),
+    Camera(camera::CameraArgs),
     /// Write an INT8 QDQ ONNX model from calibration frames (and compare it with --bench).
     Quantize(tools::QuantizeArgs),
     /// Show the running daemon's status.
@@ -168,29 +168,6 @@ struct RunArgs {
     timeline: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-struct CameraArgs {
-    /// Address to listen on (loopback by default).
-    #[arg(long, default_value = "127.0.0.1")]
-    address: String,
-    /// Port; 0 picks a free one (printed on stdout).
-    #[arg(long, default_value_t = 8555)]
-    port: u16,
-    #[arg(long, default_value = "/camera")]
-    mount: String,
-    #[arg(long, default_value = "640x360")]
-    size: String,
-    #[arg(long, default_value_t = 30)]
-    fps: u32,
-    /// videotestsrc pattern (ball, smpte, snow, pinwheel, …).
-    #[arg(long, default_value = "ball")]
-    pattern: String,
-    /// A video file to show in a loop instead of the pattern (its first minute, at --size
-    /// and --fps).
-    #[arg(long, conflicts_with = "pattern")]
-    video: Option<PathBuf>,
-}
-
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -225,7 +202,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Models { models_dir } => models(&models_dir),
         Command::Bench(args) => crate::tools::bench::run(args.into()),
         Command::Report(args) => crate::tools::report::run(args.into()),
-        Command::Camera(args) => camera(args),
+        Command::Camera(args) => camera::run(args),
         Command::Quantize(args) => quantize(args),
         Command::Status {
             watch,
@@ -392,27 +369,6 @@ fn models(dir: &Path) -> anyhow::Result<()> {
             break;
         }
     }
-    Ok(())
-}
-
-fn camera(args: CameraArgs) -> anyhow::Result<()> {
-    let size: Size = args.size.parse().map_err(anyhow::Error::msg)?;
-    let spec = CameraSpec {
-        width: size.width,
-        height: size.height,
-        fps: args.fps,
-        pattern: args.pattern,
-        video: args.video,
-    };
-    let cam = TestCamera::start(&args.address, args.port, &args.mount, &spec)?;
-    // The URL on stdout lets scripts and tests find a port picked with --port 0.
-    println!("{}", cam.url());
-    tracing::info!(url = %cam.url(), "test camera serving; Ctrl-C to stop");
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])?;
-    signals.forever().next();
     Ok(())
 }
 

@@ -1,0 +1,172 @@
+use super::*;
+
+fn ladder() -> Vec<Rung> {
+    default_ladder(Size {
+        width: 640,
+        height: 360,
+    })
+}
+
+#[test]
+fn default_ladder_steps_down_then_skips() {
+    let sizes: Vec<_> = ladder().iter().map(|r| (r.size, r.every)).collect();
+    assert_eq!(
+        sizes,
+        vec![
+            ([640, 360], 1),
+            ([512, 288], 1),
+            ([384, 216], 1),
+            ([384, 216], 2)
+        ]
+    );
+}
+
+/// Simulates a machine whose latency is proportional to pixels: `ms_per_mpix` per
+/// megapixel. Returns (final level, steps taken).
+fn simulate(ms_per_mpix: f64, budget: f64, seconds: u64) -> (usize, u64) {
+    let t0 = Instant::now();
+    let mut g = Governor::new(ladder(), budget, 15.0, None, t0);
+    for frame in 0..seconds * 10 {
+        let now = t0 + Duration::from_millis(frame * 100);
+        let r = g.rung();
+        let ms = ms_per_mpix * r.size[0] as f64 * r.size[1] as f64 / 1e6
+            * (1.0 + (frame % 7) as f64 * 0.01);
+        g.record_latency(ms, now);
+        g.decide(now);
+    }
+    (g.level, g.steps)
+}
+
+#[test]
+fn latency_alone_never_steps_onto_the_skip_rung() {
+    // Even 20 ms per frame at the smallest size is over a 10 ms budget.
+    let (level, _) = simulate(1000.0, 10.0, 30);
+    assert_eq!(level, 2, "the smallest size, not frame skipping");
+}
+
+#[test]
+fn steps_down_until_under_budget_and_stays_there() {
+    // 640x360 = 0.23 Mpix -> 115 ms; 512x288 -> 74 ms; 384x216 -> 41 ms.
+    let (level, steps) = simulate(500.0, 60.0, 60);
+    assert_eq!(level, 2, "384x216 is the first rung under 60 ms");
+    assert_eq!(steps, 2, "no oscillation");
+}
+
+#[test]
+fn warm_up_frames_do_not_step_down() {
+    // Slow first frames (a new ONNX Runtime session), then well within the budget.
+    let t0 = Instant::now();
+    let mut g = Governor::new(ladder(), 30.0, 15.0, None, t0);
+    for frame in 0..30 * 60u64 {
+        let now = t0 + Duration::from_millis(frame * 33);
+        let ms = if frame < 45 { 45.0 } else { 20.0 };
+        g.record_latency(ms, now);
+        assert_eq!(g.decide(now), None, "stepped at frame {frame}");
+    }
+    assert_eq!(g.level, 0);
+    // The same slow frames after the warm-up are acted on.
+    let mut g = Governor::new(ladder(), 30.0, 15.0, None, t0);
+    let late = t0 + WARMUP;
+    let stepped = (0..200u64).any(|frame| {
+        let now = late + Duration::from_millis(frame * 33);
+        g.record_latency(45.0, now);
+        g.decide(now).is_some()
+    });
+    assert!(stepped, "slow frames after the warm-up must step down");
+}
+
+#[test]
+fn comes_back_up_when_there_is_headroom() {
+    let t0 = Instant::now();
+    let mut g = Governor::new(ladder(), 50.0, 15.0, None, t0);
+    let mut now = t0;
+    for _ in 0..30 {
+        now += Duration::from_millis(100);
+        g.record_latency(90.0, now);
+        g.decide(now);
+    }
+    assert!(g.level >= 1);
+    let low = g.level;
+    // The load goes away: 10 ms at any size.
+    for _ in 0..400 {
+        now += Duration::from_millis(100);
+        g.record_latency(10.0, now);
+        g.decide(now);
+    }
+    assert_eq!(g.level, 0, "back to full size from level {low}");
+}
+
+/// A board whose power is `idle` plus `w_per_work` times the stylizing work of the
+/// current rung (megapixels per frame / every), with 20 ms latency everywhere (so only
+/// power drives). `idle` may change at `change_at` seconds. Returns the level each
+/// second.
+fn simulate_power(
+    idle: f64,
+    w_per_work: f64,
+    change_at: Option<(u64, f64)>,
+    seconds: u64,
+) -> Vec<usize> {
+    let t0 = Instant::now();
+    let mut g = Governor::new(ladder(), 1000.0, 15.0, None, t0);
+    let mut levels = Vec::new();
+    for tick in 0..seconds * 10 {
+        let now = t0 + Duration::from_millis(tick * 100);
+        let idle = match change_at {
+            Some((at, new)) if tick >= at * 10 => new,
+            _ => idle,
+        };
+        let r = g.rung();
+        let work = r.pixels() / 1e6 / r.every as f64;
+        g.record_latency(20.0, now);
+        g.record_power(idle + w_per_work * work, now);
+        g.decide(now);
+        if tick % 10 == 0 {
+            levels.push(g.level);
+        }
+    }
+    levels
+}
+
+#[test]
+fn power_steps_down_to_the_first_rung_under_budget_and_stays() {
+    // 8 W idle + 50 W/Mpix: 640x360 19.5 W, 512x288 15.4 W, 384x216 12.1 W, skip 10.1 W.
+    let levels = simulate_power(8.0, 50.0, None, 120);
+    let changes = levels.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(*levels.last().unwrap(), 2, "{levels:?}");
+    assert_eq!(changes, 2, "oscillating: {levels:?}");
+}
+
+#[test]
+fn power_headroom_later_brings_it_back_up_one_rung() {
+    // After 60 s the board idles 3.5 W lower: 512x288 is then 11.9 W (< 85 % of 15 W),
+    // 640x360 16.0 W (over): one step up, and no further.
+    let levels = simulate_power(8.0, 50.0, Some((60, 4.5)), 180);
+    assert_eq!(levels[55], 2, "{levels:?}");
+    assert_eq!(*levels.last().unwrap(), 1, "{levels:?}");
+    let changes = levels.windows(2).filter(|w| w[0] != w[1]).count();
+    assert_eq!(changes, 3, "{levels:?}");
+}
+
+#[test]
+fn power_over_budget_steps_down_and_pinning_holds() {
+    let t0 = Instant::now();
+    let mut g = Governor::new(ladder(), 1000.0, 15.0, None, t0);
+    let mut now = t0;
+    for _ in 0..30 {
+        now += Duration::from_millis(100);
+        g.record_latency(20.0, now);
+        g.record_power(18.0, now);
+        if let Some(step) = g.decide(now) {
+            assert!(step.reason.contains("power 18.0 W > 15 W"), "{step:?}");
+        }
+    }
+    assert!(g.level >= 1);
+    let mut pinned = Governor::new(ladder(), 10.0, 15.0, Some(3), t0);
+    for i in 0..50 {
+        let now = t0 + Duration::from_millis(i * 100);
+        pinned.record_latency(500.0, now);
+        assert_eq!(pinned.decide(now), None);
+    }
+    assert_eq!(pinned.status().size, [384, 216]);
+    assert_eq!(pinned.status().skip, 2);
+}
