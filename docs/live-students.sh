@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Writes docs/live-students.jpg: three held-out photos (make trainer-photos; eval split of
-# trainer/photos.tsv), each as content | multistyle26 style 19 | live-style19 | multistyle26
-# style 23 | live-style23, at 640x360 (cropped to 16:9), shown at 320x180.
+# trainer/photos.tsv), each as content, then multistyle26 and its live student for each
+# shipped style (19, 23, 7, 10), at 640x360 (cropped to 16:9), shown at 240x135.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=./target/release/stylerd
 PY=.deps/venv/bin/python
+STYLES=(19 23 7 10)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 photos=(lomiri_Wine_by_Jakkub_Mede.jpg lomiri_aitzgorri_by_Aitzol_Berasategi.jpg
@@ -18,18 +19,20 @@ im = ImageOps.fit(Image.open(sys.argv[1]).convert("RGB"), (640, 360), Image.LANC
 im.save(sys.argv[2])
 PY
 	c="$tmp/${p%.jpg}"
-	$BIN stylize "$c.png" "$c-t19.png" --model multistyle26 --style 19 2>/dev/null
-	$BIN stylize "$c.png" "$c-l19.png" --model live-style19 --style 0 2>/dev/null
-	$BIN stylize "$c.png" "$c-t23.png" --model multistyle26 --style 23 2>/dev/null
-	$BIN stylize "$c.png" "$c-l23.png" --model live-style23 --style 0 2>/dev/null
+	for s in "${STYLES[@]}"; do
+		$BIN stylize "$c.png" "$c-t$s.png" --model multistyle26 --style "$s" 2>/dev/null
+		$BIN stylize "$c.png" "$c-l$s.png" --model "live-style$s" --style 0 2>/dev/null
+	done
 done
-"$PY" - "$tmp" docs/live-students.jpg "${photos[@]}" <<'PY'
+"$PY" - "$tmp" docs/live-students.jpg "${STYLES[*]}" "${photos[@]}" <<'PY'
 import sys
 from PIL import Image, ImageDraw
-tmp, out, photos = sys.argv[1], sys.argv[2], sys.argv[3:]
-cols = ["", "-t19", "-l19", "-t23", "-l23"]
-heads = ["content", "teacher, style 19", "live-style19", "teacher, style 23", "live-style23"]
-w, h, top = 320, 180, 24
+tmp, out, styles, photos = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4:]
+cols, heads = [""], ["content"]
+for s in styles:
+    cols += [f"-t{s}", f"-l{s}"]
+    heads += [f"teacher, style {s}", f"live-style{s}"]
+w, h, top = 240, 135, 24
 grid = Image.new("RGB", (w * len(cols), top + h * len(photos)), (20, 20, 20))
 d = ImageDraw.Draw(grid)
 for i, t in enumerate(heads):

@@ -1,14 +1,18 @@
-//! The budget governor: when glass-to-glass latency or power goes over budget, run the
-//! network smaller, then stylize only every other frame; come back up with hysteresis.
+//! The budget governor: when glass-to-glass latency or power goes over budget, run a
+//! cheaper network or the network smaller, then stylize only every other frame; come back
+//! up with hysteresis.
 //!
-//! A ladder of rungs, from the configured size down (e.g. 640x360 -> 512x288 -> 384x216,
-//! then 384x216 stylizing every 2nd frame). Decisions use only samples taken since the
-//! last step (so a step is judged on its own effect), wait `settle` between steps, and go
-//! up only when the rung above is *predicted* to stay under 85 % of the budget for `hold`
-//! seconds — which keeps it from oscillating. Latency is predicted by scaling with pixel
-//! count; power as the power now plus what the rung above cost over this one when the
-//! governor last stepped down from it, or by scaling with work when it never did. Pure
-//! logic with the clock passed in; the frame loop applies the rung.
+//! A ladder of rungs, each a (model, size, every) from the configured model at its size down
+//! (e.g. multistyle26@640x360 -> live-style19@640x360 -> live-style19@512x288 -> ..., the
+//! last stylizing every 2nd frame): a user keeps full resolution as long as a cheaper model
+//! holds the budget. Decisions use only samples taken since the last step (so a step is
+//! judged on its own effect), wait `settle` between steps, and go up only when the rung
+//! above is *predicted* to stay under 85 % of the budget for `hold` seconds — which keeps
+//! it from oscillating. A rung's work is its pixels times its model's cost per pixel
+//! (measured by the frame loop, relative to the configured model); latency is predicted by
+//! scaling with work; power as the power now plus what the rung above cost over this one
+//! when the governor last stepped down from it, or by scaling with work when it never did.
+//! Pure logic with the clock passed in; the frame loop applies the rung.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -27,6 +31,11 @@ const HOLD: Duration = Duration::from_secs(5);
 /// student that holds the budget down for good (its p95 at the smaller rung, scaled back up
 /// by pixels, never looked safe enough to return).
 const WARMUP: Duration = Duration::from_secs(2);
+/// Latency samples this soon after a step are ignored: a rung's first frames are slower
+/// than its steady state (measured: the first 2 s after multistyle26 handed 640x360 over to
+/// its live student had a p95 of 47 ms, the student's steady state 27 ms), and judging on
+/// them stepped a rung that holds the budget down.
+const LATENCY_LAG: Duration = Duration::from_secs(1);
 /// Fewest samples a decision needs.
 const MIN_SAMPLES: usize = 8;
 /// Stepping up must be predicted to land under this share of the budget.
@@ -35,16 +44,67 @@ const UP_MARGIN: f64 = 0.85;
 /// INA3221 averages over its conversion time (`update_interval`, 1100 ms on JetPack 5).
 const POWER_LAG: Duration = Duration::from_millis(1500);
 
-/// One rung: the inference size and how often a frame is stylized (1 = every frame).
+/// One rung: the model (an index into the governor's [`Governor::models`]; 0 is the
+/// configured one), the inference size and how often a frame is stylized (1 = every frame).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Rung {
     pub size: [u32; 2],
     pub every: u32,
+    pub model: usize,
 }
 
 impl Rung {
     fn pixels(&self) -> f64 {
         self.size[0] as f64 * self.size[1] as f64
+    }
+}
+
+/// A model a ladder may hold: its name and its cost per pixel relative to the configured
+/// model's (1.0 for that one; e.g. 0.3 for a student three times as fast).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LadderModel {
+    pub name: String,
+    pub cost: f64,
+}
+
+/// A `[governor] ladder` entry: a size, and the model to run there (`None`: the configured
+/// one). Written `640x360` or `live-style19@640x360`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LadderEntry {
+    pub model: Option<String>,
+    pub size: Size,
+}
+
+impl std::str::FromStr for LadderEntry {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (model, size) = match text.rsplit_once('@') {
+            Some((m, s)) if !m.trim().is_empty() => (Some(m.trim().to_string()), s),
+            Some(_) => return Err(format!("ladder entry {text:?} has no model before @")),
+            None => (None, text),
+        };
+        let size = size
+            .trim()
+            .parse::<Size>()
+            .map_err(|e| format!("ladder entry {text:?}: {e}"))?;
+        Ok(Self { model, size })
+    }
+}
+
+impl<'de> Deserialize<'de> for LadderEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for LadderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.model {
+            Some(m) => write!(f, "{m}@{}x{}", self.size.width, self.size.height),
+            None => write!(f, "{}x{}", self.size.width, self.size.height),
+        }
     }
 }
 
@@ -58,18 +118,41 @@ pub fn default_ladder(full: Size) -> Vec<Rung> {
     let mut rungs = vec![Rung {
         size: [full.width, full.height],
         every: 1,
+        model: 0,
     }];
     for f in [0.8, 0.6] {
         let size = scaled(f);
         if rungs.last().is_some_and(|r| r.size != size) {
-            rungs.push(Rung { size, every: 1 });
+            rungs.push(Rung {
+                size,
+                every: 1,
+                model: 0,
+            });
         }
     }
     let smallest = rungs.last().map_or([full.width, full.height], |r| r.size);
     rungs.push(Rung {
         size: smallest,
         every: 2,
+        model: 0,
     });
+    rungs
+}
+
+/// The default ladder when a student of the running style is at hand (model 1): the
+/// configured model at full size, then the student at full size and down the
+/// [`default_ladder`] (a student at full size looks better than its teacher shrunk).
+pub fn student_ladder(full: Size) -> Vec<Rung> {
+    let mut rungs = vec![Rung {
+        size: [full.width, full.height],
+        every: 1,
+        model: 0,
+    }];
+    rungs.extend(
+        default_ladder(full)
+            .into_iter()
+            .map(|r| Rung { model: 1, ..r }),
+    );
     rungs
 }
 
@@ -78,8 +161,15 @@ pub fn default_ladder(full: Size) -> Vec<Rung> {
 pub struct LadderSpec<'a> {
     /// The configured inference size (the top rung).
     pub full: Size,
-    /// `[governor] ladder`, largest first; `None` for [`default_ladder`].
-    pub ladder: Option<&'a [Size]>,
+    /// `[governor] ladder`, largest first; `None` for [`default_ladder`] (or
+    /// [`student_ladder`] with a student).
+    pub ladder: Option<&'a [LadderEntry]>,
+    /// The configured model (its cost is 1.0 by definition).
+    pub model: &'a str,
+    /// Other models a rung may run now, with their costs: the students of the running
+    /// style. Configured entries naming any other model are skipped; the first one is the
+    /// student of the default ladder.
+    pub students: &'a [LadderModel],
     /// A network that runs at one size only: its input (the ladder then only skips frames).
     pub fixed_input: Option<[u32; 2]>,
     /// `[governor] enabled`; when false the governor stays on the top rung.
@@ -92,15 +182,35 @@ impl Governor {
     /// The governor for a run: the configured or default ladder (a configured ladder gets a
     /// frame-skipping rung below its last size), pinned to the top when the governor is off,
     /// and one size with frame skipping for fixed-size networks.
+    /// A configured ladder's entries naming a model that is not the configured one nor a
+    /// student of the running style are left out (and listed in the log by the caller).
     pub fn for_run(spec: &LadderSpec, budget_ms: f64, budget_w: f64, now: Instant) -> Self {
-        let mut rungs = match spec.ladder {
-            Some(sizes) => sizes
+        let mut models = vec![LadderModel {
+            name: spec.model.to_string(),
+            cost: 1.0,
+        }];
+        let students = if spec.fixed_input.is_some() {
+            &[][..]
+        } else {
+            spec.students
+        };
+        models.extend(students.iter().cloned());
+        let index = |name: &Option<String>| match name {
+            None => Some(0),
+            Some(n) => models.iter().position(|m| &m.name == n),
+        };
+        let mut rungs: Vec<Rung> = match spec.ladder {
+            Some(entries) => entries
                 .iter()
-                .map(|s| Rung {
-                    size: [s.width, s.height],
-                    every: 1,
+                .filter_map(|e| {
+                    Some(Rung {
+                        size: [e.size.width, e.size.height],
+                        every: 1,
+                        model: index(&e.model)?,
+                    })
                 })
                 .collect(),
+            None if models.len() > 1 => student_ladder(spec.full),
             None => default_ladder(spec.full),
         };
         if spec.ladder.is_some()
@@ -109,10 +219,39 @@ impl Governor {
             rungs.push(Rung { every: 2, ..last });
         }
         if let Some(size) = spec.fixed_input {
-            rungs = vec![Rung { size, every: 1 }, Rung { size, every: 2 }];
+            rungs = vec![
+                Rung {
+                    size,
+                    every: 1,
+                    model: 0,
+                },
+                Rung {
+                    size,
+                    every: 2,
+                    model: 0,
+                },
+            ];
         }
         let pin = if spec.enabled { spec.pin } else { Some(0) };
-        Governor::new(rungs, budget_ms, budget_w, pin, now)
+        let mut g = Governor::new(rungs, budget_ms, budget_w, pin, now);
+        g.models = models;
+        g
+    }
+
+    /// The models the rungs index (0: the configured one).
+    pub fn models(&self) -> &[LadderModel] {
+        &self.models
+    }
+
+    /// The rungs, top first.
+    pub fn rungs(&self) -> &[Rung] {
+        &self.rungs
+    }
+
+    /// A rung's work per frame: pixels times its model's relative cost.
+    fn work(&self, r: Rung) -> f64 {
+        let cost = self.models.get(r.model).map_or(1.0, |m| m.cost);
+        r.pixels() * cost
     }
 }
 
@@ -120,6 +259,12 @@ impl Governor {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GovernorStatus {
     pub level: usize,
+    /// The model the rung runs (absent in documents from before model rungs).
+    #[serde(default)]
+    pub model: String,
+    /// How many rungs the ladder has.
+    #[serde(default)]
+    pub rungs: usize,
     pub size: [u32; 2],
     pub skip: u32,
     pub pinned: bool,
@@ -137,6 +282,7 @@ pub struct Step {
 
 pub struct Governor {
     rungs: Vec<Rung>,
+    models: Vec<LadderModel>,
     level: usize,
     pinned: bool,
     budget_ms: f64,
@@ -170,14 +316,20 @@ impl Governor {
             vec![Rung {
                 size: [0, 0],
                 every: 1,
+                model: 0,
             }]
         } else {
             rungs
         };
         let level = pin.map_or(0, |p| p.min(rungs.len() - 1));
         let up_cost = vec![None; rungs.len()];
+        let models = vec![LadderModel {
+            name: String::new(),
+            cost: 1.0,
+        }];
         Self {
             rungs,
+            models,
             up_cost,
             left_power: None,
             level,
@@ -202,8 +354,21 @@ impl Governor {
         self.rungs[self.level]
     }
 
+    /// A frame's glass-to-glass latency, recorded when it was pushed (`now`). Frames
+    /// captured before the last step are ignored: they waited behind the rung that was
+    /// left (the first frame after a step from a slow teacher to its student carries most
+    /// of a teacher's frame time), which would judge the new rung by the old one; so are
+    /// those of the first [`LATENCY_LAG`] after a step.
     pub fn record_latency(&mut self, glass_to_glass_ms: f64, now: Instant) {
         if now < self.warm_until {
+            return;
+        }
+        let age = Duration::from_secs_f64(glass_to_glass_ms.max(0.0) / 1000.0);
+        if now
+            .checked_sub(age)
+            .is_some_and(|captured| captured < self.last_change)
+            || (self.steps > 0 && now < self.last_change + LATENCY_LAG)
+        {
             return;
         }
         self.latency.push_back((now, glass_to_glass_ms));
@@ -266,7 +431,7 @@ impl Governor {
         let next_helps = self
             .rungs
             .get(self.level + 1)
-            .is_some_and(|next| over_power || next.pixels() < self.rungs[self.level].pixels());
+            .is_some_and(|next| over_power || self.work(*next) < self.work(self.rungs[self.level]));
         if (over_latency || over_power) && next_helps {
             let why = if over_latency {
                 format!("glass-to-glass p95 {p95:.1} ms > {:.0} ms", self.budget_ms)
@@ -284,7 +449,7 @@ impl Governor {
             return None;
         }
         let (here, above) = (self.rungs[self.level], self.rungs[self.level - 1]);
-        let predicted = p95 * above.pixels() / here.pixels();
+        let predicted = p95 * self.work(above) / self.work(here);
         // A larger rung draws more power as well: it needs headroom for that too.
         let power_ok = watts
             .is_none_or(|w| self.predicted_power_above(w, here, above) < self.budget_w * UP_MARGIN);
@@ -292,8 +457,10 @@ impl Governor {
             let since = *self.safe_since.get_or_insert(now);
             if now.duration_since(since) >= HOLD {
                 let why = format!(
-                    "up: predicted p95 {predicted:.1} ms at {}x{}",
-                    above.size[0], above.size[1]
+                    "up: predicted p95 {predicted:.1} ms at {}x{}{}",
+                    above.size[0],
+                    above.size[1],
+                    self.model_label(above)
                 );
                 return Some(self.step(self.level - 1, why, now));
             }
@@ -310,7 +477,9 @@ impl Governor {
     fn predicted_power_above(&self, w: f64, here: Rung, above: Rung) -> f64 {
         match self.up_cost[self.level] {
             Some(cost) => w + cost,
-            None => w * (above.pixels() * here.every as f64) / (here.pixels() * above.every as f64),
+            None => {
+                w * (self.work(above) * here.every as f64) / (self.work(here) * above.every as f64)
+            }
         }
     }
 
@@ -327,10 +496,24 @@ impl Governor {
         Step { from, to, reason }
     }
 
+    /// " with MODEL" when the ladder holds more than one model, else "".
+    fn model_label(&self, r: Rung) -> String {
+        match self.models.get(r.model) {
+            Some(m) if self.models.len() > 1 => format!(" with {}", m.name),
+            _ => String::new(),
+        }
+    }
+
     pub fn status(&self) -> GovernorStatus {
         let r = self.rung();
         GovernorStatus {
             level: self.level,
+            model: self
+                .models
+                .get(r.model)
+                .map(|m| m.name.clone())
+                .unwrap_or_default(),
+            rungs: self.rungs.len(),
             size: r.size,
             skip: r.every,
             pinned: self.pinned,

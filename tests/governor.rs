@@ -214,3 +214,137 @@ fn governor_follows_board_power_read_from_sysfs() {
         last["governor"]["reason"]
     );
 }
+
+/// Model rungs (issue 13): with style 19 running and its live students shipped
+/// (engines/live-style19.toml and live-style19-int8.toml say `student-of = "multistyle26"`,
+/// `student-style = "style-19"`), the default ladder is multistyle26 at full size, then the
+/// fastest student at full size, 80 % and 60 %. Over a budget nothing holds, the first step goes to the student at
+/// full size, and only then does the picture shrink.
+#[test]
+fn a_student_runs_at_full_size_before_the_picture_shrinks() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = dir.path().join("t.jsonl");
+    let mut c = config(None, 1.0);
+    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
+    let options = RunOptions {
+        max_frames: Some(100_000),
+        timeline: Some(timeline.clone()),
+        ..Default::default()
+    };
+    let stop = options.stop.clone();
+    let run = std::thread::spawn(move || daemon::run(&c, options));
+    // Warm-up 2 s, then a step at most every 2 s (and a second of timeline between):
+    // levels 1 to 3 within 12 s on any machine, 16 s leaves room.
+    std::thread::sleep(Duration::from_secs(16));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.join().unwrap().unwrap();
+    let samples = read_timeline(&timeline);
+    // Samples taken before the frame loop published its governor (it first opens and
+    // times the student) have none.
+    let samples: Vec<&Value> = samples
+        .iter()
+        .filter(|v| v["governor"].is_object())
+        .collect();
+    let rung = |v: &&Value| {
+        let g = &v["governor"];
+        (
+            g["level"].as_u64().unwrap(),
+            g["model"].as_str().unwrap().to_string(),
+            [
+                g["size"][0].as_u64().unwrap(),
+                g["size"][1].as_u64().unwrap(),
+            ],
+        )
+    };
+    let seen: Vec<_> = samples.iter().map(rung).collect();
+    eprintln!("governor each second: {seen:?}");
+    assert!(
+        samples.len() >= 10,
+        "{} samples with a governor",
+        samples.len()
+    );
+    assert!(
+        samples.iter().all(|v| v["governor"]["rungs"] == 5),
+        "{seen:?}"
+    );
+    assert_eq!(seen[0], (0, "multistyle26".into(), [480, 272]));
+    let mut distinct = seen.clone();
+    distinct.dedup();
+    // The default ladder runs the fastest of style 19's students, as timed at start:
+    // live-style19 or its INT8 form live-style19-int8 (the faster one on x86 here).
+    let student = distinct.get(1).map(|r| r.1.clone()).unwrap_or_default();
+    assert!(
+        ["live-style19", "live-style19-int8"].contains(&student.as_str()),
+        "{seen:?}"
+    );
+    assert_eq!(
+        distinct,
+        vec![
+            (0, "multistyle26".into(), [480, 272]),
+            (1, student.clone(), [480, 272]),
+            (2, student.clone(), [384, 216]),
+            (3, student, [288, 160]),
+        ],
+        "full size with the student first, then smaller; never the skip rung on latency"
+    );
+}
+
+/// The ladder follows the running style: a style with a student gets model rungs, a blend
+/// or a style without a student gets the configured model's sizes only.
+#[test]
+fn model_rungs_follow_the_running_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(None, 10_000.0);
+    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
+    let socket = dir.path().join("s.sock");
+    c.control.socket = Some(socket.clone());
+    c.control.allow_control = true;
+    let options = RunOptions {
+        max_frames: Some(100_000),
+        serve_socket: true,
+        ..Default::default()
+    };
+    let stop = options.stop.clone();
+    let run = std::thread::spawn(move || daemon::run(&c, options));
+    wait_for(
+        || socket.exists(),
+        Duration::from_secs(20),
+        "the status socket",
+    );
+    let mut client = Client::connect(&socket);
+    let mut rungs_after = |style: Option<&str>| {
+        if let Some(style) = style {
+            let r = client.ask(serde_json::json!({"cmd": "set-style", "style": style}));
+            assert_eq!(r["ok"], true, "{r}");
+        }
+        // The status is published between frames: wait for the new ladder to show.
+        let mut last = Value::Null;
+        for _ in 0..50 {
+            last = client.ask(serde_json::json!({"cmd": "status"}));
+            if last["style"]["spec"].as_str() == style.or(Some("19"))
+                && last["governor"].is_object()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (
+            last["governor"]["rungs"].as_u64().unwrap_or(0),
+            last["governor"]["model"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let with_student = (5, "multistyle26".to_string());
+    let without = (4, "multistyle26".to_string());
+    assert_eq!(rungs_after(None), with_student, "style 19 has a student");
+    assert_eq!(
+        rungs_after(Some("19:0.5,23:0.5")),
+        without,
+        "a blend has none"
+    );
+    assert_eq!(rungs_after(Some("23")), with_student, "style 23 has one");
+    assert_eq!(rungs_after(Some("0")), without, "style 0 has none");
+    drop(client);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    run.join().unwrap().unwrap();
+}

@@ -257,7 +257,7 @@ fn the_shipped_int8_live_student_fuses_and_stays_close_to_fp32() {
         .sum::<f64>()
         / held_out.len() as f64;
     println!("live-style19 INT8 vs FP32 on 8 held-out photos at 128x96: PSNR {p:.1} dB");
-    // Measured 35.7 dB here (31.8 dB at 640x360 on all 12 held-out photos); the 2.7 dB
+    // Measured 37.4 dB here (30.8 dB at 640x360 on the held-out photos); the 4.4 dB
     // margin covers other x86 CPUs' kernels.
     assert!(p > 33.0, "PSNR {p:.1} dB");
 
@@ -281,7 +281,9 @@ fn the_shipped_int8_live_student_fuses_and_stays_close_to_fp32() {
         .unwrap()
         .graph;
     let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
-    assert_eq!(count("QLinearConv"), 8, "every convolution in int8");
+    // 10 in the picture path, 12 in the whole-frame context branch (3 convs, the 1x1 on
+    // the global average, a scale and a shift after the encoder and each of 3 blocks).
+    assert_eq!(count("QLinearConv"), 22, "every convolution in int8");
     assert_eq!(
         count("Conv") + count("FusedConv"),
         0,

@@ -173,3 +173,34 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) trainer/trainer.mk
 	rm -rf "$$tmp"; \
 	echo "trainer-photos: $$(ls "$$out/train" | wc -l) train, $$(ls "$$out/eval" | wc -l) eval, $$(ls "$$out/calib" | wc -l) calib photos and video/cityCC0.mpg in $$out"; \
 	touch $@
+
+# ---------------------------------------------------------------------------------------------
+# make live-models: distil the shipped live students (issue 13) from multistyle26, one per
+# style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
+# student-style style-N, so the daemon's governor can run it in its teacher's place).
+# `make live-model-19` does one style (about 7 minutes on 2 cores). Checkpoints, the cached
+# teacher frames and a preview stay in out/live/sN/; an interrupted run continues (--resume).
+# The INT8 student is made from the FP32 one by `stylerd quantize` (README, "Live students").
+LIVE_STYLES := 19 23 7 10
+LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
+LIVE_TRAIN  := --frames 4 --size 192 --batch 8 --steps 1500 --lr 2e-3 --lr-end 0.05 \
+	--ssim-weight 0.5 --margin 8 --checkpoint-every 50 --log-every 50
+LIVE_TRAINER := target/release/stylerd-train
+
+.PHONY: live-models live-trainer
+
+live-models: $(foreach s,$(LIVE_STYLES),live-model-$(s))
+
+live-trainer: deps models
+	$(CARGO) build --release -p stylerd-train
+
+live-model-%: live-trainer trainer-photos
+	@mkdir -p out/live/s$*
+	$(LIVE_TRAINER) distill --teacher engines/multistyle26.onnx --teacher-style $* \
+		--data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) $(LIVE_TRAIN) \
+		--cache out/live/s$*/frames --checkpoint out/live/s$*/live.safetensors --resume \
+		--preview out/live/s$*/preview.png
+	$(LIVE_TRAINER) export --checkpoint out/live/s$*/live.safetensors --out engines \
+		--name live-style$* --student-of multistyle26 --student-style style-$* \
+		--description "Live student of multistyle26 style $* (16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder, whole-frame context branch with per-channel scale and shift; Conv/Relu/Add/Mul/DepthToSpace/Sigmoid and two pools)" \
+		--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e) style $* on 408 teacher frames (640x360, 4 per photo) of the 102 train photos (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), 1500 steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-$*"

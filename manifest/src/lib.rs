@@ -87,6 +87,13 @@ pub struct Manifest {
     /// Length of a style vector that comes from elsewhere (arbitrary-style models).
     #[serde(default)]
     pub style_vector_len: Option<usize>,
+    /// A student distilled from one style of another model: that model's name. While the
+    /// teacher runs that style (`student-style`), the governor may run the student instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_of: Option<String>,
+    /// The teacher's style name the student reproduces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_style: Option<String>,
 }
 
 fn default_range() -> ValueRange {
@@ -140,6 +147,21 @@ impl Manifest {
             && (w == 0 || h == 0)
         {
             return Err("a fixed size needs a width and height above 0".into());
+        }
+        match (&self.student_of, &self.student_style) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(
+                    "student-of and student-style go together (the teacher model and \
+                            its style the student reproduces)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) if self.style_input.is_some() => {
+                return Err(
+                    "a student (student-of) reproduces one style and takes no style-input".into(),
+                );
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -209,5 +231,22 @@ mod tests {
     fn bad_manifests_get_a_sentence() {
         let e = Manifest::parse("name = 1").unwrap_err();
         assert!(e.contains("invalid type"), "{e}");
+        let base = "name = \"s\"\nfile = \"s.onnx\"\nsha256 = \"".to_string()
+            + &"0".repeat(64)
+            + "\"\nlicence = \"x\"\nprovenance = \"x\"\ninput = \"image\"\n\
+               output = \"stylized\"\nlayout = \"nchw\"\nsize = \"any\"\n";
+        let student = Manifest::parse(
+            &(base.clone() + "student-of = \"multistyle26\"\nstudent-style = \"style-19\"\n"),
+        )
+        .unwrap();
+        assert_eq!(student.student_style.as_deref(), Some("style-19"));
+        assert_eq!(Manifest::parse(&student.to_toml()), Ok(student));
+        let e = Manifest::parse(&(base.clone() + "student-of = \"multistyle26\"\n")).unwrap_err();
+        assert!(e.contains("go together"), "{e}");
+        let e = Manifest::parse(
+            &(base + "student-of = \"m\"\nstudent-style = \"a\"\nstyle-input = \"w\"\n"),
+        )
+        .unwrap_err();
+        assert!(e.contains("takes no style-input"), "{e}");
     }
 }

@@ -154,6 +154,10 @@ struct RunArgs {
     /// Where the monitor reads /sys from.
     #[arg(long)]
     sysfs_root: Option<PathBuf>,
+    /// Whether the governor may run a live student of the running style in its teacher's
+    /// place (`[governor] students`): on or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    students: Option<String>,
     /// Process every frame instead of only the newest (files, tests).
     #[arg(long)]
     every_frame: bool,
@@ -254,6 +258,9 @@ fn apply_overrides(args: &RunArgs, config: &mut Config) -> anyhow::Result<()> {
     }
     if let Some(p) = &args.sysfs_root {
         config.monitor.sysfs_root = p.clone();
+    }
+    if let Some(s) = &args.students {
+        config.governor.students = s == "on";
     }
     if args.every_frame {
         config.source.mode = Some(crate::config::SourceMode::EveryFrame);

@@ -140,7 +140,10 @@ impl Config {
         if let Some(ladder) = &self.governor.ladder
             && (ladder.is_empty() || ladder.len() > 8)
         {
-            return Err(bad("governor.ladder", "list 1 to 8 sizes, largest first"));
+            return Err(bad(
+                "governor.ladder",
+                "list 1 to 8 rungs (WxH or MODEL@WxH), most work first",
+            ));
         }
         self.http.check()
     }

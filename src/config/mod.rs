@@ -18,6 +18,7 @@ use thiserror::Error;
 
 pub use self::http::HttpConfig;
 pub use self::uri::{OutputUri, Size, SourceUri};
+use crate::governor::LadderEntry;
 use crate::style::StyleSpec;
 
 mod check;
@@ -340,9 +341,15 @@ pub struct GovernorConfig {
     /// Hold this rung (0 = full size) instead of adapting.
     #[serde(default)]
     pub pin: Option<usize>,
-    /// Inference sizes from largest to smallest; default: engine.size, 80 %, 60 %.
+    /// Rungs from most to least work, each `WxH` (the configured model) or `MODEL@WxH`;
+    /// default: engine.size, 80 %, 60 % (with a student of the running style: the
+    /// configured model at engine.size, then the student at 100, 80 and 60 %).
     #[serde(default)]
-    pub ladder: Option<Vec<Size>>,
+    pub ladder: Option<Vec<LadderEntry>>,
+    /// Let the governor run a student of the running style (a model whose manifest says
+    /// `student-of` the configured model) in place of its teacher.
+    #[serde(default = "default_true")]
+    pub students: bool,
 }
 
 fn default_true() -> bool {

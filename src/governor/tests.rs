@@ -170,3 +170,169 @@ fn power_over_budget_steps_down_and_pinning_holds() {
     assert_eq!(pinned.status().size, [384, 216]);
     assert_eq!(pinned.status().skip, 2);
 }
+
+fn full() -> Size {
+    Size {
+        width: 640,
+        height: 360,
+    }
+}
+
+fn spec<'a>(ladder: Option<&'a [LadderEntry]>, students: &'a [LadderModel]) -> LadderSpec<'a> {
+    LadderSpec {
+        full: full(),
+        ladder,
+        model: "multistyle26",
+        students,
+        fixed_input: None,
+        enabled: true,
+        pin: None,
+    }
+}
+
+fn student(cost: f64) -> Vec<LadderModel> {
+    vec![LadderModel {
+        name: "live-style19".into(),
+        cost,
+    }]
+}
+
+#[test]
+fn a_student_of_the_style_keeps_full_size_below_its_teacher() {
+    let students = student(0.25);
+    let g = Governor::for_run(&spec(None, &students), 30.0, 15.0, Instant::now());
+    let rungs: Vec<_> = g
+        .rungs()
+        .iter()
+        .map(|r| (g.models()[r.model].name.as_str(), r.size, r.every))
+        .collect();
+    assert_eq!(
+        rungs,
+        vec![
+            ("multistyle26", [640, 360], 1),
+            ("live-style19", [640, 360], 1),
+            ("live-style19", [512, 288], 1),
+            ("live-style19", [384, 216], 1),
+            ("live-style19", [384, 216], 2),
+        ]
+    );
+    assert_eq!(g.status().model, "multistyle26");
+    assert_eq!(g.status().rungs, 5);
+    // No student for the running style: the plain ladder of the configured model.
+    let g = Governor::for_run(&spec(None, &[]), 30.0, 15.0, Instant::now());
+    assert_eq!(g.rungs(), ladder().as_slice());
+    // A fixed-size network keeps its one size, students or not.
+    let mut fixed = spec(None, &students);
+    fixed.fixed_input = Some([384, 384]);
+    let g = Governor::for_run(&fixed, 30.0, 15.0, Instant::now());
+    assert!(
+        g.rungs()
+            .iter()
+            .all(|r| r.model == 0 && r.size == [384, 384])
+    );
+}
+
+#[test]
+fn configured_model_rungs_parse_and_skip_models_without_the_style() {
+    let entries: Vec<LadderEntry> = [
+        "640x360",
+        "live-style19@640x360",
+        "live-style23@640x360",
+        "live-style19@512x288",
+    ]
+    .iter()
+    .map(|t| t.parse().unwrap())
+    .collect();
+    assert_eq!(entries[1].to_string(), "live-style19@640x360");
+    assert!(
+        "@640x360"
+            .parse::<LadderEntry>()
+            .unwrap_err()
+            .contains("no model")
+    );
+    assert!("live@64x".parse::<LadderEntry>().is_err());
+    let students = student(0.3);
+    let g = Governor::for_run(&spec(Some(&entries), &students), 30.0, 15.0, Instant::now());
+    let rungs: Vec<_> = g
+        .rungs()
+        .iter()
+        .map(|r| (g.models()[r.model].name.as_str(), r.size, r.every))
+        .collect();
+    // live-style23 is not a student of the running style (19): skipped.
+    assert_eq!(
+        rungs,
+        vec![
+            ("multistyle26", [640, 360], 1),
+            ("live-style19", [640, 360], 1),
+            ("live-style19", [512, 288], 1),
+            ("live-style19", [512, 288], 2),
+        ]
+    );
+}
+
+/// Latency proportional to work: `ms_per_mpix` per megapixel of the configured model, a
+/// quarter of that for the student. Returns the governor after `seconds`.
+fn simulate_models(ms_per_mpix: f64, budget: f64, seconds: u64) -> Governor {
+    let t0 = Instant::now();
+    let students = student(0.25);
+    let mut g = Governor::for_run(&spec(None, &students), budget, 15.0, t0);
+    for frame in 0..seconds * 10 {
+        let now = t0 + Duration::from_millis(frame * 100);
+        let r = g.rung();
+        let cost = g.models()[r.model].cost;
+        let ms = ms_per_mpix * cost * r.size[0] as f64 * r.size[1] as f64 / 1e6
+            * (1.0 + (frame % 7) as f64 * 0.01);
+        g.record_latency(ms, now);
+        g.decide(now);
+    }
+    g
+}
+
+#[test]
+fn steps_to_the_student_at_full_size_and_stays_there() {
+    // Teacher 115 ms at 640x360, the student 29 ms: over a 40 ms budget only the teacher.
+    let g = simulate_models(500.0, 40.0, 60);
+    let s = g.status();
+    assert_eq!(
+        (s.level, s.model.as_str(), s.size),
+        (1, "live-style19", [640, 360])
+    );
+    assert_eq!(
+        s.steps, 1,
+        "no oscillation: the teacher is predicted at 115 ms"
+    );
+    // A tighter budget: the student shrinks too (29 -> 18.5 ms at 512x288).
+    let s = simulate_models(500.0, 20.0, 60).status();
+    assert_eq!((s.model.as_str(), s.size), ("live-style19", [512, 288]));
+    // A fast machine keeps the teacher: 23 ms at 100 ms per megapixel.
+    let s = simulate_models(100.0, 30.0, 60).status();
+    assert_eq!((s.level, s.steps), (0, 0));
+}
+
+#[test]
+fn frames_captured_before_a_step_do_not_judge_the_new_rung() {
+    let t0 = Instant::now();
+    let students = student(0.25);
+    let mut g = Governor::for_run(&spec(None, &students), 30.0, 15.0, t0);
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // The teacher: 90 ms frames, over budget; the governor steps to the student.
+    for f in 0..40u64 {
+        g.record_latency(90.0, at(2000 + f * 90));
+    }
+    let step = g.decide(at(5600)).expect("steps down");
+    assert_eq!(step.to, 1);
+    // The frames finished just after the step were captured under the teacher: 70-90 ms.
+    for f in 0..5u64 {
+        g.record_latency(90.0 - f as f64 * 5.0, at(5620 + f * 20));
+    }
+    // Then the student holds the budget: 20 ms.
+    for f in 0..60u64 {
+        g.record_latency(20.0, at(5800 + f * 33));
+    }
+    assert_eq!(
+        g.decide(at(7800)),
+        None,
+        "judged by the teacher's leftovers"
+    );
+    assert_eq!(g.status().level, 1);
+}

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::checkpoint::{self, Adam, CheckpointMeta};
 use crate::data::{self, DataError};
-use crate::live::{LiveConfig, LiveNet};
+use crate::live::{self, LiveConfig, LiveNet};
 use crate::teacher::OnnxImageModel;
 use crate::train::TrainError;
 
@@ -165,17 +165,20 @@ pub fn make_pairs(
     Ok(pairs)
 }
 
-/// The batch of step `step`: random crops (same window in input and target).
+/// The batch of step `step`: random crops (same window in input and target) and the index
+/// of each crop's pair.
 pub fn batch(
     pairs: &[Pair],
     cfg: &DistillConfig,
     step: u64,
     device: &Device,
-) -> (Tensor<4>, Tensor<4>) {
+) -> (Tensor<4>, Tensor<4>, Vec<usize>) {
     let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(step));
-    let (mut ins, mut outs) = (Vec::new(), Vec::new());
+    let (mut ins, mut outs, mut which) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..cfg.batch {
-        let p = &pairs[rng.random_range(0..pairs.len())];
+        let i = rng.random_range(0..pairs.len());
+        which.push(i);
+        let p = &pairs[i];
         let (w, h) = p.input.dimensions();
         let s = cfg.size.min(w).min(h);
         let (x, y) = (rng.random_range(0..=w - s), rng.random_range(0..=h - s));
@@ -185,7 +188,31 @@ pub fn batch(
     (
         data::to_tensor(&ins, device),
         data::to_tensor(&outs, device),
+        which,
     )
+}
+
+/// The context-branch input of every pair's whole frame ([`live::context_input`]), for a
+/// network with a context branch; empty otherwise.
+pub fn contexts(pairs: &[Pair], config: &LiveConfig, device: &Device) -> Vec<Tensor<4>> {
+    if config.live_context == 0 {
+        return Vec::new();
+    }
+    pairs
+        .iter()
+        .map(|p| live::context_input(data::to_tensor(std::slice::from_ref(&p.input), device)))
+        .collect()
+}
+
+/// The contexts of the pairs `which` as one batch (None when `all` is empty).
+pub fn context_batch(all: &[Tensor<4>], which: &[usize]) -> Option<Tensor<4>> {
+    if all.is_empty() {
+        return None;
+    }
+    Some(Tensor::cat(
+        which.iter().map(|&i| all[i].clone()).collect(),
+        0,
+    ))
 }
 
 /// BT.601 luma, [n, 1, h, w].
@@ -255,10 +282,18 @@ impl Distiller {
         (l1, s)
     }
 
-    /// One Adam step on (`input`, `target`), both [n, 3, s, s] 0..1 on the plain device.
-    pub fn step(&mut self, input: Tensor<4>, target: Tensor<4>) -> DistillTerms {
+    /// One Adam step on (`input`, `target`), both [n, 3, s, s] 0..1 on the plain device,
+    /// with the whole frames' `context` (see [`contexts`]) for a context branch.
+    pub fn step(
+        &mut self,
+        input: Tensor<4>,
+        target: Tensor<4>,
+        context: Option<Tensor<4>>,
+    ) -> DistillTerms {
         self.adam.lr = cosine_lr(self.cfg.lr, self.cfg.lr_end, self.adam.step, self.cfg.steps);
-        let output = self.net.forward(input.autodiff());
+        let output = self
+            .net
+            .forward_with(input.autodiff(), context.map(|c| c.autodiff()));
         let (l1, s) = self.loss(output, target.autodiff().detach());
         let total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
         let terms = DistillTerms {
@@ -330,9 +365,11 @@ impl Distiller {
         );
         let (mut last, mut sum, mut count) = (DistillTerms::default(), DistillTerms::default(), 0);
         let (mut images, mut since, start) = (0usize, Instant::now(), Instant::now());
+        let all = contexts(pairs, &self.config, &plain);
         while self.adam.step < cfg.steps {
-            let (input, target) = batch(pairs, &cfg, self.adam.step, &plain);
-            last = self.step(input.clone(), target.clone());
+            let (input, target, which) = batch(pairs, &cfg, self.adam.step, &plain);
+            let context = context_batch(&all, &which);
+            last = self.step(input.clone(), target.clone(), context.clone());
             (sum.total, sum.l1, sum.ssim) = (
                 sum.total + last.total,
                 sum.l1 + last.l1,
@@ -361,7 +398,7 @@ impl Distiller {
             if let Some(p) = &cfg.preview
                 && (step.is_multiple_of(cfg.preview_every.max(1)) || step == cfg.steps)
             {
-                let output = self.net.valid().forward(input.clone());
+                let output = self.net.valid().forward_with(input.clone(), context);
                 let mut tiles = Vec::new();
                 for i in 0..cfg.batch.min(4) {
                     tiles.push(data::to_image(&input, i));
@@ -440,11 +477,15 @@ mod tests {
         let mut cfg = tiny_cfg(dir.path());
         cfg.steps = 40;
         cfg.checkpoint_every = 1000;
-        let mut d = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
-        let (x, y) = batch(&pairs, &cfg, 0, &device);
-        let first = d.step(x.clone(), y.clone()).total;
+        let net = LiveConfig::new([4, 8], 1).with_live_context(4);
+        let mut d = Distiller::new(net.clone(), cfg.clone(), &device);
+        let all = contexts(&pairs, &net, &device);
+        assert_eq!(all.len(), pairs.len());
+        let (x, y, which) = batch(&pairs, &cfg, 0, &device);
+        let ctx = context_batch(&all, &which);
+        let first = d.step(x.clone(), y.clone(), ctx.clone()).total;
         d.run(&pairs).unwrap();
-        let (l1, s) = d.loss(d.net.valid().forward(x), y);
+        let (l1, s) = d.loss(d.net.valid().forward_with(x, ctx), y);
         let end = scalar(l1) + (1.0 - scalar(s));
         assert!(end < first * 0.9, "loss {first} -> {end}");
 
@@ -453,8 +494,8 @@ mod tests {
         cfg.checkpoint = dir.path().join("resume.safetensors");
         let mut a = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
         let manual = |d: &mut Distiller| {
-            let (x, y) = batch(&pairs, &cfg, d.adam.step, &device);
-            d.step(x, y);
+            let (x, y, _) = batch(&pairs, &cfg, d.adam.step, &device);
+            d.step(x, y, None);
         };
         manual(&mut a);
         manual(&mut a);

@@ -2,7 +2,8 @@
 //! (opset 17: Pad reflect, Conv, InstanceNormalization, Relu, Add, Resize nearest,
 //! DepthToSpace CRD, Sigmoid), and the daemon's model manifest (engines/README.md). It reads
 //! the networks' public fields; it must not change what they compute. The `live` students
-//! export to Conv (zero pads), Relu, Add, DepthToSpace and Sigmoid only.
+//! export to Conv (zero pads), Relu, Add, DepthToSpace and Sigmoid only, plus AveragePool,
+//! GlobalAveragePool and a broadcast Mul with their whole-frame context branch.
 
 use std::path::Path;
 
@@ -284,15 +285,56 @@ impl ToOnnx for LiveNet {
                 vec![attr_int("blocksize", 2), attr_str("mode", "CRD")],
             )
         };
+        // The context branch: (scale, shift) per FiLM point, each [1, C2, 1, 1].
+        let mut film = Vec::new();
+        if let Some(c) = &self.context {
+            let mut y = g.node(
+                "AveragePool",
+                &[INPUT],
+                vec![
+                    attr_ints("kernel_shape", &[4, 4]),
+                    attr_ints("strides", &[4, 4]),
+                ],
+            );
+            for cv in &c.convs {
+                let z = conv(&mut g, cv, &y);
+                y = g.node("Relu", &[&z], vec![]);
+            }
+            let y = g.node("GlobalAveragePool", &[&y], vec![]);
+            let y = g.conv(&c.fc, &y);
+            let h = g.node("Relu", &[&y], vec![]);
+            for (s, b) in c.scale.iter().zip(&c.shift) {
+                // 1 + scale: the 1 goes into the conv's bias.
+                let (wd, w) = host(&s.weight);
+                let (bd, bias) = match &s.bias {
+                    Some(b) => host(b),
+                    None => (vec![wd[0]], vec![0.0; wd[0] as usize]),
+                };
+                let w = g.floats("w", wd, w);
+                let bias = g.floats("b", bd, bias.iter().map(|v| v + 1.0).collect());
+                let scale = g.node("Conv", &[&h, &w, &bias], vec![]);
+                let shift = g.conv(b, &h);
+                film.push((scale, shift));
+            }
+        }
+        let apply = |g: &mut Graph, x: String, i: usize| match film.get(i) {
+            Some((s, b)) => {
+                let y = g.node("Mul", &[&x, s], vec![]);
+                g.node("Add", &[&y, b], vec![])
+            }
+            None => x,
+        };
         let y = conv(&mut g, &self.down1, INPUT);
         let x1 = g.node("Relu", &[&y], vec![]);
         let y = conv(&mut g, &self.down2, &x1);
-        let mut x = g.node("Relu", &[&y], vec![]);
-        for b in &self.blocks {
+        let y = g.node("Relu", &[&y], vec![]);
+        let mut x = apply(&mut g, y, 0);
+        for (i, b) in self.blocks.iter().enumerate() {
             let y = conv(&mut g, &b.first, &x);
             let y = g.node("Relu", &[&y], vec![]);
             let y = conv(&mut g, &b.second, &y);
-            x = g.node("Add", &[&x, &y], vec![]);
+            let y = g.node("Add", &[&x, &y], vec![]);
+            x = apply(&mut g, y, i + 1);
         }
         let y = conv(&mut g, &self.up1, &x);
         let y = g.node("Relu", &[&y], vec![]);
@@ -366,6 +408,8 @@ pub struct ManifestInfo<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub provenance: &'a str,
+    /// For a student: the teacher model and the style of it the student reproduces.
+    pub student_of: Option<(&'a str, &'a str)>,
 }
 
 /// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml`; returns the sha256.
@@ -399,6 +443,8 @@ pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<Str
         style_input: None,
         styles: Vec::new(),
         style_vector_len: None,
+        student_of: info.student_of.map(|(m, _)| m.to_string()),
+        student_style: info.student_of.map(|(_, s)| s.to_string()),
     };
     manifest.check().map_err(|message| ExportError::Write {
         path: info.name.into(),
@@ -430,6 +476,7 @@ mod tests {
             name: "roundtrip",
             description: "test",
             provenance: "test",
+            student_of: None,
         };
         export(net, dir.path(), &info).unwrap();
         let manifest = std::fs::read_to_string(dir.path().join("roundtrip.toml")).unwrap();
@@ -492,5 +539,74 @@ mod tests {
             }
             round_trip_net(&net, |x| net.forward(x), &cfg.label());
         }
+    }
+
+    #[test]
+    fn live_context_onnx_export_matches_the_burn_forward_pass() {
+        use crate::live::LiveConfig;
+        let device = Device::flex();
+        let cfg = LiveConfig::new([4, 8], 2).with_live_context(6);
+        let mut net = cfg.init(&device);
+        // The scales and shifts start at zero: give the branch weights so the FiLM path
+        // counts (and its output varies with the frame).
+        let random = |c: Conv2d| Conv2d {
+            weight: c.weight.map(|w| {
+                Tensor::random(
+                    w.dims(),
+                    burn::tensor::Distribution::Normal(0.0, 0.5),
+                    &device,
+                )
+            }),
+            bias: c.bias.map(|b| {
+                b.map(|b| {
+                    Tensor::random(
+                        b.dims(),
+                        burn::tensor::Distribution::Normal(0.0, 0.5),
+                        &device,
+                    )
+                })
+            }),
+            ..c
+        };
+        let ctx = net.context.take().unwrap();
+        net.context = Some(crate::live::LiveContext {
+            convs: ctx.convs.into_iter().map(random).collect(),
+            fc: random(ctx.fc),
+            scale: ctx.scale.into_iter().map(random).collect(),
+            shift: ctx.shift.into_iter().map(random).collect(),
+        });
+        let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
+        let ops: Vec<&str> = model
+            .graph
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        for op in &ops {
+            assert!(
+                [
+                    "Conv",
+                    "Relu",
+                    "Add",
+                    "Mul",
+                    "DepthToSpace",
+                    "Sigmoid",
+                    "AveragePool",
+                    "GlobalAveragePool"
+                ]
+                .contains(op),
+                "unexpected op {op}"
+            );
+        }
+        // One scale (Mul) per FiLM point: after the encoder and after each of 2 blocks.
+        assert_eq!(ops.iter().filter(|o| **o == "Mul").count(), 3);
+        // The output follows the context: the same pixels under a darker frame's context.
+        let x = Tensor::<4>::random([1, 3, 16, 32], burn::tensor::Distribution::Default, &device);
+        let darker = crate::live::context_input(x.clone() * 0.3);
+        let own = net.forward(x.clone());
+        let other = net.forward_with(x, Some(darker));
+        let diff: f32 = (own - other).abs().max().into_scalar();
+        assert!(diff > 1e-3, "the context branch changed nothing ({diff})");
+        round_trip_net(&net, |x| net.forward(x), "live context");
     }
 }

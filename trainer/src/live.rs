@@ -5,11 +5,21 @@
 //! conv to 4*C0, shuffle) and a last 3x3 conv to RGB with a sigmoid. No normalization layers,
 //! zero padding inside the convs, so the ONNX graph holds only Conv, Relu, Add, DepthToSpace
 //! and Sigmoid. Height and width must be multiples of 4.
+//!
+//! With `live_context` K > 0 the network also sees the whole frame, as the teacher's instance
+//! norm does (its colours follow whole-frame statistics no local network can see): the frame
+//! average-pooled 4x4, three stride-2 3x3 convs to K channels, a global average, a 1x1 conv,
+//! then per point a 1x1 conv to a per-channel scale and another to a shift (FiLM), applied to
+//! the 1/4-resolution features after the encoder and after each residual block. In training
+//! the context comes from the whole frame while the rest sees a crop of it. ONNX adds only
+//! AveragePool, GlobalAveragePool, Mul and Add on tiny tensors (and the broadcast Mul/Add).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{PaddingConfig2d, PixelShuffle, PixelShuffleConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 
 /// Width and depth of a live network.
 #[derive(Config, Debug)]
@@ -26,6 +36,9 @@ pub struct LiveConfig {
     /// (the teacher's colour choices depend on wide context) at the same FLOPs.
     #[config(default = false)]
     pub live_dilate: bool,
+    /// Channels of the whole-frame context branch (FiLM); 0: none.
+    #[config(default = 0)]
+    pub live_context: usize,
 }
 
 /// The named sizes the CLI offers as `--arch`.
@@ -50,6 +63,7 @@ impl LiveConfig {
         let obj = v.as_object_mut()?;
         obj.entry("live_out").or_insert(8.into());
         obj.entry("live_dilate").or_insert(false.into());
+        obj.entry("live_context").or_insert(0.into());
         serde_json::from_value(v).ok()
     }
 
@@ -75,7 +89,11 @@ impl LiveConfig {
     pub fn label(&self) -> String {
         let [c1, c2] = self.live_channels;
         let d = if self.live_dilate { " dilated" } else { "" };
-        format!("{c1}/{c2}x{} c{}{d}", self.live_blocks, self.live_out)
+        let k = match self.live_context {
+            0 => String::new(),
+            k => format!(" context {k}"),
+        };
+        format!("{c1}/{c2}x{} c{}{d}{k}", self.live_blocks, self.live_out)
     }
 
     pub fn init(&self, device: &Device) -> LiveNet {
@@ -88,19 +106,46 @@ impl LiveConfig {
                 .init(device)
         };
         let conv = |i: usize, o: usize, stride: usize| dconv(i, o, stride, 1);
+        // A new leaf (detached) scaled by `k`, so the optimizer sees a parameter, not a product.
+        let scaled = |c: Conv2d, k: f32| Conv2d {
+            weight: c.weight.map(|w| {
+                let grad = w.is_require_grad();
+                let w = (w * k).detach();
+                if grad { w.require_grad() } else { w }
+            }),
+            bias: c.bias.map(|b| {
+                b.map(|b| {
+                    let grad = b.is_require_grad();
+                    let b = (b * k).detach();
+                    if grad { b.require_grad() } else { b }
+                })
+            }),
+            ..c
+        };
+        let k = self.live_context;
+        let context = (k > 0).then(|| {
+            let one = |i: usize, o: usize| Conv2dConfig::new([i, o], [1, 1]).init(device);
+            // Scale and shift start at zero: the network starts as the plain one.
+            let film = || {
+                (0..=self.live_blocks)
+                    .map(|_| scaled(one(k, c2), 0.0))
+                    .collect()
+            };
+            LiveContext {
+                convs: vec![conv(3, k, 2), conv(k, k, 2), conv(k, k, 2)],
+                fc: one(k, k),
+                scale: film(),
+                shift: film(),
+            }
+        });
         let blocks = (0..self.live_blocks)
             .map(|b| {
                 let d = if self.live_dilate { 1 << b.min(3) } else { 1 };
-                let second = dconv(c2, c2, 1, d);
                 // Start each residual branch near identity (no norm layers to tame it).
+                let second = dconv(c2, c2, 1, d);
                 let second = Conv2d {
-                    // A new leaf (detached), so the optimizer sees a parameter, not a product.
-                    weight: second.weight.map(|w| {
-                        let grad = w.is_require_grad();
-                        let w = (w * 0.1).detach();
-                        if grad { w.require_grad() } else { w }
-                    }),
-                    ..second
+                    bias: second.bias.clone(),
+                    ..scaled(second, 0.1)
                 };
                 LiveBlock {
                     first: dconv(c2, c2, 1, d),
@@ -121,7 +166,45 @@ impl LiveConfig {
             up2: conv(c1, up2_out, 1),
             output,
             shuffle: PixelShuffleConfig::new(2).init(),
+            context,
         }
+    }
+}
+
+/// The whole-frame context branch: per-channel scales and shifts for the 1/4-resolution
+/// features (one pair after the encoder and one after each residual block).
+#[derive(Module, Debug)]
+pub struct LiveContext {
+    /// Stride-2 3x3 convs on the 4x4-pooled frame, each followed by ReLU.
+    pub convs: Vec<Conv2d>,
+    /// 1x1 conv on the global average, followed by ReLU.
+    pub fc: Conv2d,
+    /// 1x1 convs to `1 + scale` (the 1 is added in forward) and to the shift.
+    pub scale: Vec<Conv2d>,
+    pub shift: Vec<Conv2d>,
+}
+
+/// The input of the context branch: the frame average-pooled 4x4 (ONNX AveragePool).
+pub fn context_input(frame: Tensor<4>) -> Tensor<4> {
+    let mut o = AvgPoolOptions::new([4, 4]);
+    o.stride = [4, 4];
+    avg_pool2d(frame, o)
+}
+
+impl LiveContext {
+    /// (scale, shift) per FiLM point, each [n, C2, 1, 1], from a pooled frame.
+    pub fn film(&self, pooled: Tensor<4>) -> Vec<(Tensor<4>, Tensor<4>)> {
+        let mut c = pooled;
+        for conv in &self.convs {
+            c = relu(conv.forward(c));
+        }
+        let g = c.mean_dim(2).mean_dim(3);
+        let h = relu(self.fc.forward(g));
+        self.scale
+            .iter()
+            .zip(&self.shift)
+            .map(|(s, b)| (s.forward(h.clone()) + 1.0, b.forward(h.clone())))
+            .collect()
     }
 }
 
@@ -142,15 +225,35 @@ pub struct LiveNet {
     /// The full-resolution conv to RGB (absent when `live_out` is 0).
     pub output: Option<Conv2d>,
     pub shuffle: PixelShuffle,
+    /// The whole-frame context branch (`live_context` > 0).
+    pub context: Option<LiveContext>,
 }
 
 impl LiveNet {
     /// RGB 0..1 in, stylized RGB 0..1 out.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let pooled = self.context.as_ref().map(|_| context_input(x.clone()));
+        self.forward_with(x, pooled)
+    }
+
+    /// `x` (a crop, or the whole frame) with the context branch fed `pooled`, the whole
+    /// frame's [`context_input`] (ignored without a context branch).
+    pub fn forward_with(&self, x: Tensor<4>, pooled: Option<Tensor<4>>) -> Tensor<4> {
+        let film = match (&self.context, pooled) {
+            (Some(c), Some(p)) => c.film(p),
+            _ => Vec::new(),
+        };
+        let apply = |x: Tensor<4>, i: usize| match film.get(i) {
+            Some((s, b)) => x * s.clone() + b.clone(),
+            None => x,
+        };
         let x1 = relu(self.down1.forward(x));
-        let mut x = relu(self.down2.forward(x1.clone()));
-        for b in &self.blocks {
-            x = x.clone() + b.second.forward(relu(b.first.forward(x)));
+        let mut x = apply(relu(self.down2.forward(x1.clone())), 0);
+        for (i, b) in self.blocks.iter().enumerate() {
+            x = apply(
+                x.clone() + b.second.forward(relu(b.first.forward(x))),
+                i + 1,
+            );
         }
         let y = self.shuffle.forward(relu(self.up1.forward(x))) + x1;
         let y = self.up2.forward(y);
@@ -177,6 +280,13 @@ impl LiveNet {
         if let Some(out) = &self.output {
             m += macs(out, height, width);
         }
+        if let Some(c) = &self.context {
+            let (mut h, mut w) = (height / 4, width / 4);
+            for conv in &c.convs {
+                (h, w) = (h.div_ceil(2), w.div_ceil(2));
+                m += macs(conv, h, w);
+            }
+        }
         2 * m
     }
 }
@@ -193,6 +303,7 @@ mod tests {
             LiveConfig::new([4, 8], 3)
                 .with_live_out(0)
                 .with_live_dilate(true),
+            LiveConfig::new([4, 8], 2).with_live_context(4),
         ] {
             let net = cfg.init(&device);
             let x =

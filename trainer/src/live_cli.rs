@@ -30,6 +30,10 @@ pub struct LiveArgs {
     /// Dilate residual block i by 2^i.
     #[arg(long)]
     live_dilate: bool,
+    /// Channels of a whole-frame context branch (per-channel scale and shift from the
+    /// whole frame, as the teacher's instance norm sees it); 0: none (overrides the preset).
+    #[arg(long)]
+    live_context: Option<usize>,
 }
 
 impl LiveArgs {
@@ -55,6 +59,9 @@ impl LiveArgs {
         }
         if self.live_dilate {
             c.live_dilate = true;
+        }
+        if let Some(k) = self.live_context {
+            c.live_context = k;
         }
         Ok(c)
     }
@@ -196,6 +203,7 @@ pub fn probe(
                 name: &name,
                 description: "live probe (initial weights)",
                 provenance: "stylerd-train live-probe",
+                student_of: None,
             },
         )?;
         println!(

@@ -71,6 +71,13 @@ enum Command {
         description: String,
         #[arg(long, default_value = "trained with stylerd-train")]
         provenance: String,
+        /// For a live student: the teacher model (e.g. multistyle26), written as the
+        /// manifest's student-of, so the daemon's governor can run the student in its place.
+        #[arg(long, requires = "student_style")]
+        student_of: Option<String>,
+        /// The teacher's style the student reproduces (e.g. style-19).
+        #[arg(long, requires = "student_of")]
+        student_style: Option<String>,
     },
     /// Per-image optimisation (Gatys et al.) with the same loss network.
     Gatys {
@@ -319,12 +326,15 @@ fn run(cli: Cli) -> Result<()> {
             name,
             description,
             provenance,
+            student_of,
+            student_style,
         } => {
             let ck = stylerd_train::checkpoint::read(&checkpoint)?;
             let info = ManifestInfo {
                 name: &name,
                 description: &description,
                 provenance: &provenance,
+                student_of: student_of.as_deref().zip(student_style.as_deref()),
             };
             let sha = if let Some(config) = LiveConfig::from_json(&ck.meta.network) {
                 let (net, _) = ck.restore(config.init(&device), &device)?;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{FrameLoop, governor_for};
+use super::FrameLoop;
 use crate::config::edit::{StyleEdit, save_style};
 use crate::control::server::ControlRequest;
 use crate::control::{Control, Done, Reply, RunState, StyleChange};
@@ -119,16 +119,20 @@ impl FrameLoop {
         StyleSpec::parse(text)
             .map_err(|e| e.to_string())
             .and_then(|spec| target.set_style(&spec).map_err(|e| e.to_string()))?;
-        if self.swaps.restore(&mut self.cx.engine) {
+        let restored = self.swaps.restore(&mut self.cx.engine);
+        let text = text.to_string();
+        self.cx.shared.update(|s| s.style = text.clone());
+        if restored {
             self.engine_changed();
+        } else {
+            // Another style may have another student (or none).
+            self.students_follow_style();
         }
         tracing::info!(style = %text, "style changed");
         // The next frame shows the new style outright, not a blend with the old.
         if let Some(st) = self.stabilizer.as_mut() {
             st.reset();
         }
-        let text = text.to_string();
-        self.cx.shared.update(|s| s.style = text);
         self.publish_style();
         Ok(())
     }
@@ -223,7 +227,7 @@ impl FrameLoop {
 
     /// After a swap: a governor for the new network, no blending across, status updated.
     pub(super) fn engine_changed(&mut self) {
-        self.governor = governor_for(&self.cx.config, self.cx.engine.as_ref());
+        self.governor = self.build_governor();
         if let Some(st) = self.stabilizer.as_mut() {
             st.reset();
         }

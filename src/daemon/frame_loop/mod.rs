@@ -12,6 +12,8 @@
 //! - `control`: control requests between frames, and swapping in arbitrary-style engines
 //!   (built by [`super::style_swap`]); style, strength and colour changes, saved on request.
 //! - `reload`: a reloaded config applied between frames (SIGHUP).
+//! - `students`: the governor's model rungs: students of the running style, their engines
+//!   and costs.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,6 +25,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 mod control;
 mod reload;
+mod students;
 
 use super::monitor_thread::FrameEvent;
 use super::reload::{FileStyle, Loaded};
@@ -33,7 +36,7 @@ use crate::control::RunState;
 use crate::control::server::ControlRequest;
 use crate::engine::{Engine, StageTimes};
 use crate::frame::{Frame, RgbImage, resize_bilinear};
-use crate::governor::{Governor, LadderSpec, Rung};
+use crate::governor::{Governor, Rung};
 use crate::media::sink::{FrameSink, Snapshotter};
 use crate::media::source::{FrameSource, Pulled, SourceCounts};
 use crate::mix::Mix;
@@ -79,6 +82,8 @@ pub struct FrameLoop {
     stall_after: Option<u64>,
     last_no_signal: Option<Instant>,
     governor: Governor,
+    /// Engines of the students the governor's rungs run, and each model's cost.
+    students: students::Students,
     stabilizer: Option<Stabilizer>,
     /// Frames taken from the source (stylized or reused), for frame skipping.
     taken: u64,
@@ -108,8 +113,8 @@ impl FrameLoop {
         // Ping twice per watchdog period, as sd_watchdog_enabled(3) advises.
         let watchdog_every = notify::watchdog_interval().map(|d| d / 2);
         let stall_after = std::env::var(STALL_ENV).ok().and_then(|v| v.parse().ok());
-        let governor = governor_for(&cx.config, cx.engine.as_ref());
-        cx.shared.update(|s| s.governor = Some(governor.status()));
+        // A placeholder until the frame loop exists to open and time the students.
+        let governor = Governor::new(Vec::new(), 1.0, 1.0, Some(0), Instant::now());
         let st = &cx.config.stabilizer;
         let stabilizer = (st.enabled && cx.config.source.uri.is_live())
             .then(|| Stabilizer::new(st.strength, st.threshold));
@@ -138,8 +143,17 @@ impl FrameLoop {
             encoded_before: 0,
             pass_frames: 0,
             total_frames: None,
+            students: Default::default(),
             cx,
         }
+        .with_governor()
+    }
+
+    fn with_governor(mut self) -> Self {
+        self.governor = self.build_governor();
+        let status = self.governor.status();
+        self.cx.shared.update(|s| s.governor = Some(status));
+        self
     }
 
     /// The run's counters: written here only, read by the monitor thread and the report.
@@ -450,16 +464,24 @@ impl FrameLoop {
         rung: Rung,
         times: &mut StageTimes,
     ) -> Result<RgbImage, crate::engine::EngineError> {
-        let [w, h] = if self.cx.engine.any_size() {
+        let student = match self.governor.models().get(rung.model) {
+            Some(m) if rung.model > 0 => self.students.engine(&m.name),
+            _ => None,
+        };
+        let engine = match student {
+            Some(e) => e.as_mut(),
+            None => self.cx.engine.as_mut(),
+        };
+        let [w, h] = if engine.any_size() {
             rung.size
         } else {
-            self.cx.engine.info().input
+            engine.info().input
         };
         if (w, h) == (image.width, image.height) {
-            return self.cx.engine.stylize(image, times);
+            return engine.stylize(image, times);
         }
         let small = resize_bilinear(image, w, h);
-        let out = self.cx.engine.stylize(&small, times)?;
+        let out = engine.stylize(&small, times)?;
         Ok(resize_bilinear(&out, image.width, image.height))
     }
 
@@ -471,7 +493,8 @@ impl FrameLoop {
         }
         if let Some(step) = self.governor.decide(now) {
             let r = self.governor.rung();
-            tracing::warn!(from = step.from, to = step.to, size = format_args!("{}x{}", r.size[0], r.size[1]), every = r.every, reason = %step.reason, "governor");
+            let model = &self.governor.models()[r.model].name;
+            tracing::warn!(from = step.from, to = step.to, model = %model, size = format_args!("{}x{}", r.size[0], r.size[1]), every = r.every, reason = %step.reason, "governor");
             if let Some(st) = self.stabilizer.as_mut() {
                 // A new scale changes the strokes: do not blend across it.
                 st.reset();
@@ -480,17 +503,4 @@ impl FrameLoop {
             self.cx.shared.update(|s| s.governor = Some(status));
         }
     }
-}
-
-/// The governor for this run and engine (see [`Governor::for_run`]).
-fn governor_for(config: &Config, engine: &dyn Engine) -> Governor {
-    let spec = LadderSpec {
-        full: config.engine.size,
-        ladder: config.governor.ladder.as_deref(),
-        fixed_input: (!engine.any_size()).then(|| engine.info().input),
-        enabled: config.governor_enabled(),
-        pin: config.governor.pin,
-    };
-    let m = &config.monitor;
-    Governor::for_run(&spec, m.budget_latency_ms, m.budget_power_w, Instant::now())
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{FrameLoop, governor_for};
+use super::FrameLoop;
 use crate::config::{Config, OutputConfig, OutputUri};
 use crate::daemon::reload::{Changes, Loaded};
 use crate::engine;
@@ -65,6 +65,8 @@ impl FrameLoop {
         if let Some(engine) = engine {
             // Arbitrary-style engines belong to the old model: dropped with it.
             self.swaps = Default::default();
+            // Students (and timings) of the old model or size go with it.
+            self.students = Default::default();
             self.cx.engine = engine;
             self.engine_changed();
             let (spec, available) = (new.engine.style.to_string(), self.cx.engine.styles().len());
@@ -92,7 +94,7 @@ impl FrameLoop {
             });
         }
         if changes.governor || changes.monitor || changes.engine || changes.source {
-            self.governor = governor_for(&self.cx.config, self.cx.engine.as_ref());
+            self.governor = self.build_governor();
             let status = self.governor.status();
             self.cx.shared.update(|s| s.governor = Some(status));
         }

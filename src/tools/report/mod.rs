@@ -298,21 +298,26 @@ fn timeline_sections(samples: &[Sample], out: &Path) -> Result<String, ReportErr
     } else {
         plot::series(
             &out.join("governor.png"),
-            "Governor level (0 = full size)",
+            "Governor level (0 = the configured model at full size)",
             "level",
             &[("level", levels)],
             None,
             true,
         )?;
         md.push_str(
-            "![governor level over time](governor.png)\n\n| t (s) | level | size | skip | reason |\n\
-             |---:|---:|---|---:|---|\n",
+            "![governor level over time](governor.png)\n\n| t (s) | level | model | size | skip | reason |\n\
+             |---:|---:|---|---|---:|---|\n",
         );
         for (t, g) in timeline::governor_changes(samples) {
             let size = g.size.map_or("-".into(), |[w, h]| format!("{w}x{h}"));
             let skip = g.skip.map_or("-".into(), |s| s.to_string());
+            let model = g.model.as_deref().unwrap_or("-");
             let reason = g.reason.replace('|', "\\|");
-            let _ = writeln!(md, "| {t:.1} | {} | {size} | {skip} | {reason} |", g.level);
+            let _ = writeln!(
+                md,
+                "| {t:.1} | {} | {model} | {size} | {skip} | {reason} |",
+                g.level
+            );
         }
         md.push('\n');
     }

@@ -33,6 +33,8 @@ pub enum TimelineError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GovernorSample {
     pub level: u64,
+    /// The rung's model (absent from timelines written before model rungs).
+    pub model: Option<String>,
     pub size: Option<[u64; 2]>,
     pub skip: Option<u64>,
     pub reason: String,
@@ -75,6 +77,11 @@ impl Sample {
         let governor = doc.get("governor").filter(|g| g.is_object()).and_then(|g| {
             Some(GovernorSample {
                 level: g.get("level")?.as_u64()?,
+                model: g
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string),
                 size: g
                     .get("size")
                     .and_then(|s| Some([s.get(0)?.as_u64()?, s.get(1)?.as_u64()?])),
@@ -142,13 +149,13 @@ pub fn points(samples: &[Sample], field: impl Fn(&Sample) -> Option<f64>) -> Vec
 }
 
 /// The governor's changes of level: the first sample, then every sample whose level,
-/// size or skip differs from the one before.
+/// model, size or skip differs from the one before.
 pub fn governor_changes(samples: &[Sample]) -> Vec<(f64, &GovernorSample)> {
     let mut out: Vec<(f64, &GovernorSample)> = Vec::new();
     for s in samples {
         let Some(g) = &s.governor else { continue };
         let changed = out.last().is_none_or(|(_, prev)| {
-            (prev.level, prev.size, prev.skip) != (g.level, g.size, g.skip)
+            (prev.level, &prev.model, prev.size, prev.skip) != (g.level, &g.model, g.size, g.skip)
         });
         if changed {
             out.push((s.t, g));
@@ -180,6 +187,7 @@ mod tests {
         assert_eq!(s[0].stages[2], (Some(18.0), Some(22.0)));
         assert_eq!(s[0].power_w, None);
         assert_eq!(s[0].governor.as_ref().unwrap().size, Some([512, 288]));
+        assert_eq!(s[0].governor.as_ref().unwrap().model, None);
         assert_eq!(s[1].governor, None);
         assert_eq!(governor_changes(&s).len(), 1);
     }

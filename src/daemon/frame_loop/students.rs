@@ -1,0 +1,234 @@
+//! Model rungs (issue 13): the students of the running style that the governor may run in
+//! place of the configured model (manifests saying `student-of` it and `student-style` the
+//! style now running, not a blend), their engines, and what each costs per pixel, timed here
+//! on the configured size so the governor can compare rungs of different models.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::FrameLoop;
+use crate::engine::{self, Engine, StageTimes};
+use crate::frame::RgbImage;
+use crate::governor::{Governor, LadderModel, LadderSpec};
+use crate::model::Manifest;
+use crate::style::StyleSpec;
+
+/// Students' engines, opened once, and each model's time per frame at the configured size.
+#[derive(Default)]
+pub struct Students {
+    engines: HashMap<String, Box<dyn Engine>>,
+    ms: HashMap<(String, [u32; 2]), f64>,
+}
+
+impl Students {
+    pub fn engine(&mut self, name: &str) -> Option<&mut Box<dyn Engine>> {
+        self.engines.get_mut(name)
+    }
+}
+
+/// The running style as one of `names` when it is exactly one style (no blend).
+pub fn single_style(spec: &str, names: &[String]) -> Option<String> {
+    let w = StyleSpec::parse(spec).ok()?.weights(names).ok()?;
+    let k = w.iter().position(|v| *v > 0.999)?;
+    Some(names[k].clone())
+}
+
+/// `engine` on a grey `w`x`h` frame: the faster of 2 timed runs after a warm-up, in ms.
+fn time_engine(engine: &mut dyn Engine, [w, h]: [u32; 2]) -> Option<f64> {
+    let frame = RgbImage {
+        width: w,
+        height: h,
+        data: vec![128; (w * h * 3) as usize],
+    };
+    let mut times = StageTimes::default();
+    engine.stylize(&frame, &mut times).ok()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..2 {
+        let t = Instant::now();
+        engine.stylize(&frame, &mut times).ok()?;
+        best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Some(best)
+}
+
+impl FrameLoop {
+    /// The governor for this run, engine and running style (see [`Governor::for_run`]),
+    /// opening and timing the students its rungs run.
+    pub(super) fn build_governor(&mut self) -> Governor {
+        let students = self.ladder_students();
+        let config = &self.cx.config;
+        let info = self.cx.engine.info();
+        if let Some(entries) = &config.governor.ladder {
+            for e in entries {
+                if let Some(m) = &e.model
+                    && *m != info.model
+                    && !students.iter().any(|s| s.name == *m)
+                {
+                    tracing::warn!(
+                        rung = %e,
+                        "governor rung left out: {m} is not a student of {} for the running style",
+                        info.model
+                    );
+                }
+            }
+        }
+        let spec = LadderSpec {
+            full: config.engine.size,
+            ladder: config.governor.ladder.as_deref(),
+            model: &info.model,
+            students: &students,
+            fixed_input: (!self.cx.engine.any_size()).then_some(info.input),
+            enabled: config.governor_enabled(),
+            pin: config.governor.pin,
+        };
+        let m = &config.monitor;
+        let g = Governor::for_run(&spec, m.budget_latency_ms, m.budget_power_w, Instant::now());
+        if g.models().len() > 1 {
+            let rungs: Vec<String> = g
+                .rungs()
+                .iter()
+                .map(|r| {
+                    let every = if r.every > 1 {
+                        format!(" every {}", r.every)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{}@{}x{}{every}",
+                        g.models()[r.model].name,
+                        r.size[0],
+                        r.size[1]
+                    )
+                })
+                .collect();
+            tracing::info!(ladder = %rungs.join(" -> "), "governor ladder with model rungs");
+        }
+        g
+    }
+
+    /// The students a ladder may run now, with their costs relative to the configured
+    /// model: for the default ladder the fastest one (timed here), for a configured one
+    /// those it names. Empty when students are off, a picture's style or a blend runs, or the
+    /// network is fixed-size.
+    fn ladder_students(&mut self) -> Vec<LadderModel> {
+        let config = &self.cx.config;
+        if !config.governor.students
+            || self.swaps.picture_style_running()
+            || !self.cx.engine.any_size()
+        {
+            return Vec::new();
+        }
+        let teacher = self.cx.engine.info().model.clone();
+        let Some(style) = single_style(&self.cx.shared.state().style, self.cx.engine.styles())
+        else {
+            return Vec::new();
+        };
+        let size = config.engine.size;
+        let candidates = Manifest::list(&config.engine.models_dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| {
+                m.student_of.as_deref() == Some(teacher.as_str())
+                    && m.student_style.as_deref() == Some(style.as_str())
+                    && m.accepts(size.width, size.height).is_ok()
+            })
+            .map(|m| m.name.clone());
+        let configured = config.governor.ladder.is_some();
+        let wanted: Vec<String> = match &config.governor.ladder {
+            Some(entries) => candidates
+                .filter(|c| entries.iter().any(|e| e.model.as_deref() == Some(c)))
+                .collect(),
+            None => candidates.collect(),
+        };
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let full = [size.width, size.height];
+        let Some(teacher_ms) = self.model_ms(&teacher, full) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for name in wanted {
+            if !self.students.engines.contains_key(&name) {
+                let mut ec = self.cx.config.engine.clone();
+                ec.model = name.clone();
+                ec.plan = None;
+                let opened = StyleSpec::parse("0")
+                    .map_err(|e| e.to_string())
+                    .and_then(|spec| engine::open(&ec, &spec).map_err(|e| e.to_string()));
+                match opened {
+                    Ok(e) => {
+                        self.students.engines.insert(name.clone(), e);
+                    }
+                    Err(e) => {
+                        tracing::warn!(model = %name, error = %e, "student not opened; its rungs are left out");
+                        continue;
+                    }
+                }
+            }
+            if let Some(ms) = self.model_ms(&name, full) {
+                tracing::info!(
+                    student = %name,
+                    teacher = %teacher,
+                    "{name} {ms:.1} ms, {teacher} {teacher_ms:.1} ms a frame at {}x{}",
+                    full[0],
+                    full[1]
+                );
+                out.push(LadderModel {
+                    name,
+                    cost: ms / teacher_ms.max(1e-3),
+                });
+            }
+        }
+        if !configured {
+            // The default ladder runs the fastest student (e.g. the INT8 one).
+            out.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+            out.truncate(1);
+        }
+        out
+    }
+
+    /// `name`'s time per frame at `size` (timed once, then remembered).
+    fn model_ms(&mut self, name: &str, size: [u32; 2]) -> Option<f64> {
+        let key = (name.to_string(), size);
+        if let Some(ms) = self.students.ms.get(&key) {
+            return Some(*ms);
+        }
+        let engine = if name == self.cx.engine.info().model {
+            self.cx.engine.as_mut()
+        } else {
+            self.students.engines.get_mut(name)?.as_mut()
+        };
+        let ms = time_engine(engine, size)?;
+        self.students.ms.insert(key, ms);
+        Some(ms)
+    }
+
+    /// After a style change: a new governor when the students for the new style differ.
+    pub(super) fn students_follow_style(&mut self) {
+        let now: Vec<String> = self.governor.models()[1..]
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        let wanted: Vec<String> = self.ladder_students().into_iter().map(|m| m.name).collect();
+        if now != wanted {
+            self.governor = self.build_governor();
+            let status = self.governor.status();
+            self.cx.shared.update(|s| s.governor = Some(status));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_single_style_has_students() {
+        let names: Vec<String> = (0..3).map(|i| format!("style-{i}")).collect();
+        assert_eq!(single_style("1", &names).as_deref(), Some("style-1"));
+        assert_eq!(single_style("style-2", &names).as_deref(), Some("style-2"));
+        assert_eq!(single_style("0:0.5,1:0.5", &names), None);
+        assert_eq!(single_style("7", &names), None);
+    }
+}
