@@ -159,6 +159,15 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     drop(teacher);
     let mut d = Distiller::new(config, cfg, device);
     let last = d.run(&pairs)?;
+    if d.adam.step >= d.cfg.steps && last.total == 0.0 {
+        println!(
+            "{} is already at step {} of {}: nothing to train",
+            d.cfg.checkpoint.display(),
+            d.adam.step,
+            d.cfg.steps
+        );
+        return Ok(());
+    }
     println!(
         "final loss {:.4} (l1 {:.4}, ssim {:.4}; checkpoint {})",
         last.total,

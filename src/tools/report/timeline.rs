@@ -193,6 +193,26 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_model_at_the_same_size_is_a_governor_change() {
+        let text = r#"{"t":1.0,"governor":{"level":0,"model":"multistyle26","size":[640,360],"skip":1,"reason":"start"}}
+{"t":2.0,"governor":{"level":0,"model":"multistyle26","size":[640,360],"skip":1,"reason":"start"}}
+{"t":3.0,"governor":{"level":1,"model":"live-style19-int8","size":[640,360],"skip":1,"reason":"down"}}"#;
+        let s = parse(Path::new("x"), text).unwrap();
+        let changes = governor_changes(&s);
+        let models: Vec<_> = changes
+            .iter()
+            .map(|(t, g)| (*t, g.model.as_deref()))
+            .collect();
+        assert_eq!(
+            models,
+            vec![
+                (1.0, Some("multistyle26")),
+                (3.0, Some("live-style19-int8"))
+            ]
+        );
+    }
+
+    #[test]
     fn names_the_bad_line() {
         let e = parse(Path::new("tl.jsonl"), "{\"t\":1}\nnot json\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
