@@ -1,4 +1,8 @@
+//! The governor's unit tests: ladders, stepping down and up on latency and power, model
+//! rungs, no oscillation (a simulated machine, the clock passed in).
+
 use super::*;
+use crate::frame::Size;
 
 fn ladder() -> Vec<Rung> {
     default_ladder(Size {
@@ -197,15 +201,19 @@ fn student(cost: f64) -> Vec<LadderModel> {
     }]
 }
 
+/// Each rung as (model name, size, every).
+fn described(g: &Governor) -> Vec<(&str, [u32; 2], u32)> {
+    g.rungs()
+        .iter()
+        .map(|r| (g.models()[r.model].name.as_str(), r.size, r.every))
+        .collect()
+}
+
 #[test]
 fn a_student_of_the_style_keeps_full_size_below_its_teacher() {
     let students = student(0.25);
     let g = Governor::for_run(&spec(None, &students), 30.0, 15.0, Instant::now());
-    let rungs: Vec<_> = g
-        .rungs()
-        .iter()
-        .map(|r| (g.models()[r.model].name.as_str(), r.size, r.every))
-        .collect();
+    let rungs = described(&g);
     assert_eq!(
         rungs,
         vec![
@@ -253,11 +261,7 @@ fn configured_model_rungs_parse_and_skip_models_without_the_style() {
     assert!("live@64x".parse::<LadderEntry>().is_err());
     let students = student(0.3);
     let g = Governor::for_run(&spec(Some(&entries), &students), 30.0, 15.0, Instant::now());
-    let rungs: Vec<_> = g
-        .rungs()
-        .iter()
-        .map(|r| (g.models()[r.model].name.as_str(), r.size, r.every))
-        .collect();
+    let rungs = described(&g);
     // live-style23 is not a student of the running style (19): skipped.
     assert_eq!(
         rungs,

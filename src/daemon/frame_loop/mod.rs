@@ -12,8 +12,8 @@
 //! - `control`: control requests between frames, and swapping in arbitrary-style engines
 //!   (built by [`super::style_swap`]); style, strength and colour changes, saved on request.
 //! - `reload`: a reloaded config applied between frames (SIGHUP).
-//! - `students`: the governor's model rungs: students of the running style, their engines
-//!   and costs.
+//! - `students`: the governor's model rungs: students of the running style, their engines,
+//!   costs, and running a frame on the rung's engine.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -35,8 +35,8 @@ use crate::config::{Config, OnEos};
 use crate::control::RunState;
 use crate::control::server::ControlRequest;
 use crate::engine::{Engine, StageTimes};
-use crate::frame::{Frame, RgbImage, resize_bilinear};
-use crate::governor::{Governor, Rung};
+use crate::frame::{Frame, RgbImage};
+use crate::governor::Governor;
 use crate::media::sink::{FrameSink, Snapshotter};
 use crate::media::source::{FrameSource, Pulled, SourceCounts};
 use crate::mix::Mix;
@@ -455,34 +455,6 @@ impl FrameLoop {
         }
         self.last_output = Some(out);
         Ok(())
-    }
-
-    /// Runs the engine at the rung's size (or the engine's fixed size), scaling around it.
-    fn stylize(
-        &mut self,
-        image: &RgbImage,
-        rung: Rung,
-        times: &mut StageTimes,
-    ) -> Result<RgbImage, crate::engine::EngineError> {
-        let student = match self.governor.models().get(rung.model) {
-            Some(m) if rung.model > 0 => self.students.engine(&m.name),
-            _ => None,
-        };
-        let engine = match student {
-            Some(e) => e.as_mut(),
-            None => self.cx.engine.as_mut(),
-        };
-        let [w, h] = if engine.any_size() {
-            rung.size
-        } else {
-            engine.info().input
-        };
-        if (w, h) == (image.width, image.height) {
-            return engine.stylize(image, times);
-        }
-        let small = resize_bilinear(image, w, h);
-        let out = engine.stylize(&small, times)?;
-        Ok(resize_bilinear(&out, image.width, image.height))
     }
 
     fn govern(&mut self, glass_to_glass: Duration, now: Instant) {

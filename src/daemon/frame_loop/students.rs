@@ -1,15 +1,16 @@
 //! Model rungs (issue 13): the students of the running style that the governor may run in
 //! place of the configured model (manifests saying `student-of` it and `student-style` the
 //! style now running, not a blend), their engines, and what each costs per pixel, timed here
-//! on the configured size so the governor can compare rungs of different models.
+//! on the configured size so the governor can compare rungs of different models; and
+//! `stylize`, which runs a frame on the rung's engine.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use super::FrameLoop;
 use crate::engine::{self, Engine, StageTimes};
-use crate::frame::RgbImage;
-use crate::governor::{Governor, LadderModel, LadderSpec};
+use crate::frame::{RgbImage, resize_bilinear};
+use crate::governor::{Governor, LadderModel, LadderSpec, Rung};
 use crate::model::Manifest;
 use crate::style::StyleSpec;
 
@@ -56,6 +57,11 @@ impl FrameLoop {
     /// opening and timing the students its rungs run.
     pub(super) fn build_governor(&mut self) -> Governor {
         let students = self.ladder_students();
+        self.governor_with(&students)
+    }
+
+    /// The governor for this run with `students` (from [`Self::ladder_students`]).
+    fn governor_with(&self, students: &[LadderModel]) -> Governor {
         let config = &self.cx.config;
         let info = self.cx.engine.info();
         if let Some(entries) = &config.governor.ladder {
@@ -76,7 +82,7 @@ impl FrameLoop {
             full: config.engine.size,
             ladder: config.governor.ladder.as_deref(),
             model: &info.model,
-            students: &students,
+            students,
             fixed_input: (!self.cx.engine.any_size()).then_some(info.input),
             enabled: config.governor_enabled(),
             pin: config.governor.pin,
@@ -204,15 +210,42 @@ impl FrameLoop {
         Some(ms)
     }
 
+    /// Runs the rung's engine (the configured one, or a student's) at the rung's size (or
+    /// the engine's fixed size), scaling around it.
+    pub(super) fn stylize(
+        &mut self,
+        image: &RgbImage,
+        rung: Rung,
+        times: &mut StageTimes,
+    ) -> Result<RgbImage, crate::engine::EngineError> {
+        let student = match self.governor.models().get(rung.model) {
+            Some(m) if rung.model > 0 => self.students.engine(&m.name),
+            _ => None,
+        };
+        let engine = match student {
+            Some(e) => e.as_mut(),
+            None => self.cx.engine.as_mut(),
+        };
+        let [w, h] = if engine.any_size() {
+            rung.size
+        } else {
+            engine.info().input
+        };
+        if (w, h) == (image.width, image.height) {
+            return engine.stylize(image, times);
+        }
+        let small = resize_bilinear(image, w, h);
+        let out = engine.stylize(&small, times)?;
+        Ok(resize_bilinear(&out, image.width, image.height))
+    }
+
     /// After a style change: a new governor when the students for the new style differ.
     pub(super) fn students_follow_style(&mut self) {
-        let now: Vec<String> = self.governor.models()[1..]
-            .iter()
-            .map(|m| m.name.clone())
-            .collect();
-        let wanted: Vec<String> = self.ladder_students().into_iter().map(|m| m.name).collect();
-        if now != wanted {
-            self.governor = self.build_governor();
+        let students = self.ladder_students();
+        let running = self.governor.models()[1..].iter().map(|m| &m.name);
+        if !running.eq(students.iter().map(|m| &m.name)) {
+            // The students just looked up (and timed): not a second pass over the manifests.
+            self.governor = self.governor_with(&students);
             let status = self.governor.status();
             self.cx.shared.update(|s| s.governor = Some(status));
         }

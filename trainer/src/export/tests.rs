@@ -1,0 +1,155 @@
+//! The ONNX export tests: ONNX Runtime on the exported graph matches the burn forward pass, the live graphs hold only the fast ops, the context branch counts.
+
+use super::*;
+use crate::teacher::OnnxImageModel;
+use crate::transformer::TransformerConfig;
+
+fn round_trip(cfg: TransformerConfig, label: &str) {
+    let net = cfg.init(&Device::flex());
+    round_trip_net(&net, |x| net.forward(x), label);
+}
+
+fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, label: &str) {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let info = ManifestInfo {
+        name: "roundtrip",
+        description: "test",
+        provenance: "test",
+        student_of: None,
+    };
+    export(net, dir.path(), &info).unwrap();
+    let manifest = std::fs::read_to_string(dir.path().join("roundtrip.toml")).unwrap();
+    assert!(manifest.contains("input = \"image\"") && manifest.contains("pad-multiple = 4"));
+    let mut model =
+        match OnnxImageModel::open(&dir.path().join("roundtrip.onnx"), INPUT, OUTPUT, None) {
+            Ok(m) => m,
+            Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
+                stylerd_testkit::skip(
+                    stylerd_testkit::Kind::Setup,
+                    &format!("onnx round trip ({label}): ONNX Runtime not found ({s})"),
+                );
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+    let x = Tensor::<4>::random([1, 3, 12, 16], burn::tensor::Distribution::Default, &device);
+    let want: Vec<f32> = forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+    let got = model.run(&input, [1, 3, 12, 16]).unwrap();
+    assert_eq!(got.len(), want.len());
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "{label}: max |onnx - burn| = {worst}");
+}
+
+#[test]
+fn onnx_export_matches_the_burn_forward_pass() {
+    let tiny = TransformerConfig::preset("tiny").unwrap();
+    round_trip(tiny.clone(), "nearest");
+    round_trip(tiny.clone().with_shuffle(true), "shuffle");
+    let mut sep = tiny.with_separable(true);
+    sep.residual_blocks = 2;
+    round_trip(sep, "separable");
+}
+
+#[test]
+fn live_onnx_export_matches_the_burn_forward_pass_with_only_fast_ops() {
+    use crate::live::LiveConfig;
+    for cfg in [
+        LiveConfig::new([4, 8], 2),
+        LiveConfig::new([8, 8], 3)
+            .with_live_out(0)
+            .with_live_dilate(true),
+    ] {
+        let net = cfg.init(&Device::flex());
+        let bytes = net.to_onnx("live");
+        let model = ModelProto::parse_from_bytes(&bytes).unwrap();
+        for n in &model.graph.node {
+            assert!(
+                ["Conv", "Relu", "Add", "DepthToSpace", "Sigmoid"].contains(&n.op_type.as_str()),
+                "{}: unexpected op {}",
+                cfg.label(),
+                n.op_type
+            );
+        }
+        round_trip_net(&net, |x| net.forward(x), &cfg.label());
+    }
+}
+
+#[test]
+fn live_context_onnx_export_matches_the_burn_forward_pass() {
+    use crate::live::LiveConfig;
+    let device = Device::flex();
+    let cfg = LiveConfig::new([4, 8], 2).with_live_context(6);
+    let mut net = cfg.init(&device);
+    // The same weights every run (the seed is global: other tests drawing at the same time
+    // can still shift it, so the biases below also keep the check from depending on luck).
+    device.seed(13);
+    // The scales and shifts start at zero: give the branch weights so the FiLM path
+    // counts. The context convs and the 1x1 conv get biases around 0.5, so their ReLUs
+    // pass most of the input and the scales really vary with the frame (centred at 0, a
+    // draw could zero a whole layer and cut the context off).
+    let random = |c: Conv2d, bias_mean: f64| Conv2d {
+        weight: c.weight.map(|w| {
+            Tensor::random(
+                w.dims(),
+                burn::tensor::Distribution::Normal(0.0, 0.5),
+                &device,
+            )
+        }),
+        bias: c.bias.map(|b| {
+            b.map(|b| {
+                Tensor::random(
+                    b.dims(),
+                    burn::tensor::Distribution::Normal(bias_mean, 0.25),
+                    &device,
+                )
+            })
+        }),
+        ..c
+    };
+    let ctx = net.context.take().unwrap();
+    net.context = Some(crate::live::LiveContext {
+        convs: ctx.convs.into_iter().map(|c| random(c, 0.5)).collect(),
+        fc: random(ctx.fc, 0.5),
+        scale: ctx.scale.into_iter().map(|c| random(c, 0.0)).collect(),
+        shift: ctx.shift.into_iter().map(|c| random(c, 0.0)).collect(),
+    });
+    let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
+    let ops: Vec<&str> = model
+        .graph
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect();
+    for op in &ops {
+        assert!(
+            [
+                "Conv",
+                "Relu",
+                "Add",
+                "Mul",
+                "DepthToSpace",
+                "Sigmoid",
+                "AveragePool",
+                "GlobalAveragePool"
+            ]
+            .contains(op),
+            "unexpected op {op}"
+        );
+    }
+    // One scale (Mul) per FiLM point: after the encoder and after each of 2 blocks.
+    assert_eq!(ops.iter().filter(|o| **o == "Mul").count(), 3);
+    // The output follows the context: the same pixels under a darker frame's context.
+    let x = Tensor::<4>::random([1, 3, 16, 32], burn::tensor::Distribution::Default, &device);
+    let darker = crate::live::context_input(x.clone() * 0.3);
+    let own = net.forward(x.clone());
+    let other = net.forward_with(x, Some(darker));
+    let diff: f32 = (own - other).abs().max().into_scalar();
+    assert!(diff > 1e-3, "the context branch changed nothing ({diff})");
+    round_trip_net(&net, |x| net.forward(x), "live context");
+}
