@@ -259,41 +259,16 @@ fn the_dashboard_works_in_a_real_browser() {
         );
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("s.sock");
-    let config = dir.path().join("c.toml");
-    let sys = dir.path().join("sys");
-    std::fs::create_dir(&sys).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[control]\nallow-control = true\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n\
-             [monitor]\nsysfs-root = \"{}\"\n",
-            dir.path().join("snaps").display(),
-            sys.display()
-        ),
-    )
-    .unwrap();
-    let args = [
-        "--config",
-        config.to_str().unwrap(),
-        "--source",
+    let web = web::start_with(
         "test://?pattern=ball",
-        "--size",
-        "320x180",
-        "--style",
-        "2",
-        "--http",
-        "127.0.0.1:0",
-    ];
-    let _daemon = spawn_daemon(&args, &socket, &[]);
-    let url = status(&socket)["http"].as_str().unwrap().to_string();
-    let addr = http::authority(&url);
-    wait_for(
-        || http::get(&addr, "/readyz").code == 200,
-        Duration::from_secs(30),
-        "the daemon ready",
+        &["--size", "320x180", "--style", "2"],
+        "allow-control = true",
+        "",
     );
+    let socket = web.socket.clone();
+    let url = status(&socket)["http"].as_str().unwrap().to_string();
+    let config = web.dir.path().join("c.toml");
+    web::wait_running(&web);
 
     let browser = launch();
     let mut cdp = Cdp::connect(&page_ws(browser.port));

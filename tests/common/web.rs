@@ -17,6 +17,12 @@ pub struct Web {
 
 /// Starts a daemon on `source` at 160x96 with `[control]` and `[http]` extras.
 pub fn start(source: &str, control: &str, http_extra: &str) -> Web {
+    start_with(source, &["--size", "160x96"], control, http_extra)
+}
+
+/// Starts a daemon on `source` with more command-line arguments (`--size 160x96` or
+/// another size among them) and `[control]` and `[http]` extras.
+pub fn start_with(source: &str, args: &[&str], control: &str, http_extra: &str) -> Web {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
     let config = dir.path().join("c.toml");
@@ -32,17 +38,16 @@ pub fn start(source: &str, control: &str, http_extra: &str) -> Web {
         ),
     )
     .unwrap();
-    let args = [
+    let mut all = vec![
         "--config",
         config.to_str().unwrap(),
         "--source",
         source,
-        "--size",
-        "160x96",
         "--http",
         "127.0.0.1:0",
     ];
-    let proc = spawn_daemon(&args, &socket, &[]);
+    all.extend_from_slice(args);
+    let proc = spawn_daemon(&all, &socket, &[]);
     let url = status(&socket)["http"].as_str().unwrap().to_string();
     Web {
         daemon: proc,
