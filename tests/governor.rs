@@ -33,20 +33,7 @@ fn config(pin: Option<usize>, budget_ms: f64) -> Config {
 /// 10 s window at the end of a 13 s run, so the first 3 s (ONNX Runtime's first runs, the
 /// pipeline filling) are left out, as the governor leaves them out of its own judgement.
 fn p95_at(level: usize) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let timeline = dir.path().join("t.jsonl");
-    let options = RunOptions {
-        max_frames: Some(100_000),
-        timeline: Some(timeline.clone()),
-        ..Default::default()
-    };
-    let stop = options.stop.clone();
-    let c = config(Some(level), 1000.0);
-    let run = std::thread::spawn(move || daemon::run(&c, options));
-    std::thread::sleep(Duration::from_secs(13));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    run.join().unwrap().unwrap();
-    let samples = read_timeline(&timeline);
+    let samples = Running::for_secs(config(Some(level), 1000.0), 13);
     samples.last().unwrap()["latency_ms"]["glass_to_glass"]["p95"]
         .as_f64()
         .unwrap()
@@ -59,6 +46,63 @@ fn read_timeline(path: &std::path::Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A daemon running in this process with `c`, writing its timeline and serving its status
+/// socket (when asked) in a scratch folder until [`Running::finish`].
+struct Running {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    run: std::thread::JoinHandle<anyhow::Result<daemon::RunReport>>,
+    timeline: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(mut c: Config, serve_socket: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let timeline = dir.path().join("t.jsonl");
+        let socket = dir.path().join("s.sock");
+        if serve_socket {
+            c.control.socket = Some(socket.clone());
+        }
+        let options = RunOptions {
+            max_frames: Some(100_000),
+            timeline: Some(timeline.clone()),
+            serve_socket,
+            ..Default::default()
+        };
+        let stop = options.stop.clone();
+        let run = std::thread::spawn(move || daemon::run(&c, options));
+        if serve_socket {
+            wait_for(
+                || socket.exists(),
+                Duration::from_secs(20),
+                "the status socket",
+            );
+        }
+        Self {
+            stop,
+            run,
+            timeline,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `c` for `secs` seconds and returns the timeline.
+    fn for_secs(c: Config, secs: u64) -> Vec<Value> {
+        let running = Self::start(c, false);
+        std::thread::sleep(Duration::from_secs(secs));
+        running.finish()
+    }
+
+    /// Stops the daemon, checks that it ended without an error and returns the timeline.
+    fn finish(self) -> Vec<Value> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.run.join().unwrap().unwrap();
+        read_timeline(&self.timeline)
+    }
 }
 
 /// Every test here runs a daemon that loads both cores (the first two for 30-70 s); run
@@ -84,20 +128,7 @@ fn governor_meets_the_budget_without_oscillating() {
         p95[1],
         p95[2]
     );
-    let dir = tempfile::tempdir().unwrap();
-    let timeline = dir.path().join("t.jsonl");
-    let options = RunOptions {
-        max_frames: Some(100_000),
-        timeline: Some(timeline.clone()),
-        ..Default::default()
-    };
-    let stop = options.stop.clone();
-    let c = config(None, budget);
-    let run = std::thread::spawn(move || daemon::run(&c, options));
-    std::thread::sleep(Duration::from_secs(30));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    run.join().unwrap().unwrap();
-    let samples = read_timeline(&timeline);
+    let samples = Running::for_secs(config(None, budget), 30);
     let level = |v: &Value| v["governor"]["level"].as_u64().unwrap();
     let levels: Vec<u64> = samples.iter().map(level).collect();
     eprintln!("governor level each second: {levels:?}");
@@ -165,8 +196,6 @@ fn governor_follows_board_power_read_from_sysfs() {
     };
     set_level(0);
 
-    let dir = tempfile::tempdir().unwrap();
-    let timeline = dir.path().join("t.jsonl");
     let mut c = config(None, 10_000.0);
     c.engine = engine_config(Size {
         width: 320,
@@ -174,24 +203,11 @@ fn governor_follows_board_power_read_from_sysfs() {
     });
     c.monitor.sysfs_root = sysfs.path().into();
     c.monitor.budget_power_w = 15.0;
-    let socket = dir.path().join("s.sock");
-    c.control.socket = Some(socket.clone());
-    let options = RunOptions {
-        max_frames: Some(100_000),
-        timeline: Some(timeline.clone()),
-        serve_socket: true,
-        ..Default::default()
-    };
-    let stop = options.stop.clone();
-    let run = std::thread::spawn(move || daemon::run(&c, options));
+    let running = Running::start(c, true);
+    let socket = running.socket.clone();
 
     // The board: follows the level the status socket reports (published twice a second),
     // five times a second.
-    wait_for(
-        || socket.exists(),
-        Duration::from_secs(20),
-        "the status socket",
-    );
     let mut client = Client::connect(&socket);
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(45) {
@@ -202,10 +218,7 @@ fn governor_follows_board_power_read_from_sysfs() {
         }
     }
     drop(client);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    run.join().unwrap().unwrap();
-
-    let samples = read_timeline(&timeline);
+    let samples = running.finish();
     let levels: Vec<u64> = samples
         .iter()
         .filter_map(|v| v["governor"]["level"].as_u64())
@@ -236,23 +249,11 @@ fn governor_follows_board_power_read_from_sysfs() {
 #[test]
 fn a_student_runs_at_full_size_before_the_picture_shrinks() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let timeline = dir.path().join("t.jsonl");
     let mut c = config(None, 1.0);
     c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
-    let options = RunOptions {
-        max_frames: Some(100_000),
-        timeline: Some(timeline.clone()),
-        ..Default::default()
-    };
-    let stop = options.stop.clone();
-    let run = std::thread::spawn(move || daemon::run(&c, options));
     // Warm-up 2 s, then a step at most every 2 s (and a second of timeline between):
     // levels 1 to 3 within 12 s on any machine, 16 s leaves room.
-    std::thread::sleep(Duration::from_secs(16));
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    run.join().unwrap().unwrap();
-    let samples = read_timeline(&timeline);
+    let samples = Running::for_secs(c, 16);
     // Samples taken before the frame loop published its governor (it first opens and
     // times the student) have none.
     let samples: Vec<&Value> = samples
@@ -308,24 +309,11 @@ fn a_student_runs_at_full_size_before_the_picture_shrinks() {
 #[test]
 fn model_rungs_follow_the_running_style() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().unwrap();
     let mut c = config(None, 10_000.0);
     c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
-    let socket = dir.path().join("s.sock");
-    c.control.socket = Some(socket.clone());
     c.control.allow_control = true;
-    let options = RunOptions {
-        max_frames: Some(100_000),
-        serve_socket: true,
-        ..Default::default()
-    };
-    let stop = options.stop.clone();
-    let run = std::thread::spawn(move || daemon::run(&c, options));
-    wait_for(
-        || socket.exists(),
-        Duration::from_secs(20),
-        "the status socket",
-    );
+    let running = Running::start(c, true);
+    let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
     let mut rungs_after = |style: Option<&str>| {
         if let Some(style) = style {
@@ -359,6 +347,5 @@ fn model_rungs_follow_the_running_style() {
     assert_eq!(rungs_after(Some("23")), with_student, "style 23 has one");
     assert_eq!(rungs_after(Some("0")), without, "style 0 has none");
     drop(client);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    run.join().unwrap().unwrap();
+    running.finish();
 }
