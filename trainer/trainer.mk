@@ -125,11 +125,20 @@ TRAIN_PHOTO_DEBS := \
 TRAIN_VIDEO_PATH   := $(CITY_PATH)
 TRAIN_VIDEO_SHA256 := $(CITY_SHA256)
 
-.PHONY: trainer-photos
+.PHONY: trainer-photos trainer-photo-pins
 
 trainer-photos: $(TRAIN_PHOTOS)/.done
 
-$(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) trainer/trainer.mk
+# The pins above, written to a file only when they change: the photos are extracted again
+# when the pins or photos.tsv change, not on every edit of this file. (A change to the
+# extraction recipe itself: `rm .deps/photos/.done`.)
+TRAIN_PHOTOS_PINS := $(TRAIN_DEPS)/photos.pins
+$(TRAIN_PHOTOS_PINS): trainer-photo-pins
+	@mkdir -p $(@D); \
+	printf '%s\n' $(TRAIN_PHOTO_DEBS) $(TRAIN_VIDEO_PATH) $(TRAIN_VIDEO_SHA256) > $@.new; \
+	if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 	@set -e; \
 	debs='$(TRAIN_PHOTO_DEBS)'; dl='$(TRAIN_PHOTOS_DEBS)'; tmp='$(TRAIN_PHOTOS_TMP)'; out='$(TRAIN_PHOTOS)'; \
 	deb_of() { printf '%s/%s_%s_' "$$dl" "$$1" "$$(printf '%s' "$$2" | sed 's/:/%3a/')"; }; \
