@@ -187,16 +187,18 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # make live-models: distil the shipped live students (issue 13) from multistyle26, one per
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
-# `make live-model-19` does one style (about 7 minutes on 2 cores; style 23 about 30).
+# `make live-model-19` does one style (about 7 minutes on 2 cores; styles 23 and 7 about 30).
 # Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
 # run continues (--resume).
 # The INT8 student is made from the FP32 one by `stylerd quantize` (README, "Live students").
 LIVE_STYLES := 19 23 7 10
 LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
-# Steps per style: 1500 (7-8 min) for most; style 23 was run 6000 steps (about 30 min),
-# which measured +0.03 SSIM / +1.0 dB over 1500 on the held-out photos (trainer/README.md).
+# Steps per style: 1500 (7-8 min) for 19 and 10; 23 and 7 run 6000 steps (about 30 min),
+# which measured +0.03 SSIM and +1.0 / +0.3 dB over 1500 on the held-out photos
+# (trainer/README.md).
 LIVE_STEPS  := 1500
 live-model-23: LIVE_STEPS := 6000
+live-model-7: LIVE_STEPS := 6000
 LIVE_TRAIN   = --frames 4 --size 192 --batch 8 --steps $(LIVE_STEPS) --lr 2e-3 --lr-end 0.05 \
 	--ssim-weight 0.5 --margin 8 --checkpoint-every 50 --log-every 50
 LIVE_TRAINER := target/release/stylerd-train
