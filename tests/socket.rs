@@ -27,20 +27,11 @@ fn start(extra_env: &[(&str, &str)]) -> Daemon {
 fn start_with(extra_env: &[(&str, &str)], extra_control: &str) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("stylerd.sock");
-    let config = dir.path().join("c.toml");
-    let empty_sysfs = dir.path().join("sys");
-    std::fs::create_dir(&empty_sysfs).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[control]\nallow-control = true\n{extra_control}\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n\
-             [monitor]\nsysfs-root = \"{}\"\n",
-            dir.path().join("snaps").display(),
-            // An empty sysfs tree: no power sensor, whatever this host exposes (RAPL...).
-            empty_sysfs.display()
-        ),
-    )
-    .unwrap();
+    let config = write_test_config(
+        dir.path(),
+        &format!("allow-control = true\n{extra_control}"),
+        "",
+    );
     let args = [
         "--config",
         config.to_str().unwrap(),

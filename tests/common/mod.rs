@@ -20,6 +20,26 @@ use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::style::StyleSpec;
 
+/// Writes `dir/c.toml` for a daemon under test: `[control]` with `control`, a null output
+/// with snapshots in `dir/snaps`, an empty sysfs tree (no power sensor, whatever this host
+/// exposes: RAPL...), then `tables` (whole TOML tables, e.g. `[http]`).
+pub fn write_test_config(dir: &Path, control: &str, tables: &str) -> PathBuf {
+    let config = dir.join("c.toml");
+    let sys = dir.join("sys");
+    std::fs::create_dir(&sys).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[control]\n{control}\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n\
+             [monitor]\nsysfs-root = \"{}\"\n{tables}",
+            dir.join("snaps").display(),
+            sys.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::http::{self, get};
-use super::{Proc, spawn_daemon, status, wait_for};
+use super::{Proc, spawn_daemon, status, wait_for, write_test_config};
 
 /// A daemon with its dashboard on a free loopback port.
 pub struct Web {
@@ -25,19 +25,11 @@ pub fn start(source: &str, control: &str, http_extra: &str) -> Web {
 pub fn start_with(source: &str, args: &[&str], control: &str, http_extra: &str) -> Web {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
-    let config = dir.path().join("c.toml");
-    let sys = dir.path().join("sys");
-    std::fs::create_dir(&sys).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[control]\n{control}\n[output]\nuris = [\"null://\"]\nsnapshot-dir = \"{}\"\n\
-             [monitor]\nsysfs-root = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{http_extra}\n",
-            dir.path().join("snaps").display(),
-            sys.display()
-        ),
-    )
-    .unwrap();
+    let config = write_test_config(
+        dir.path(),
+        control,
+        &format!("[http]\nlisten = \"127.0.0.1:0\"\n{http_extra}\n"),
+    );
     let mut all = vec![
         "--config",
         config.to_str().unwrap(),
