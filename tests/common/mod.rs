@@ -2,6 +2,7 @@
 //! reference frame from a real `videotestsrc`, and picture comparisons.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod http;
 pub mod web;
 
