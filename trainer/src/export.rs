@@ -412,9 +412,14 @@ pub struct ManifestInfo<'a> {
     pub student_of: Option<(&'a str, &'a str)>,
 }
 
-/// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml`; returns the sha256.
+/// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml` (making `dir` if it is
+/// missing); returns the sha256.
 pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<String, ExportError> {
     let bytes = net.to_onnx(info.name);
+    std::fs::create_dir_all(dir).map_err(|e| ExportError::Write {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
     let onnx = dir.join(format!("{}.onnx", info.name));
     let write = |p: &Path, data: &[u8]| {
         std::fs::write(p, data).map_err(|e| ExportError::Write {

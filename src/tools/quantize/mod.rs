@@ -78,6 +78,9 @@ pub struct QuantizeOptions {
     /// fuses them with --conv-outputs); uint8 for ONNX Runtime on x86 (which runs int8
     /// activations dequantized, in float).
     pub activations: qdq::Activations,
+    /// The new model's description, in place of the source model's (the INT8 note is
+    /// appended either way).
+    pub description: Option<String>,
     /// Then compare INT8 with FP32 on held-out frames (latency ratio, PSNR, SSIM).
     pub bench: bool,
     /// Held-out frames for --bench: one crop per picture of --eval DIR (cycling if fewer),
@@ -99,6 +102,8 @@ pub struct Options {
     pub method: Method,
     pub conv_outputs: bool,
     pub activations: qdq::Activations,
+    /// Replaces the source model's description in the new manifest.
+    pub description: Option<String>,
     pub out: PathBuf,
     pub threads: usize,
 }
@@ -216,11 +221,16 @@ fn derived_manifest(
     d.file = out.file_name().map(PathBuf::from).unwrap_or_default();
     d.sha256 = sha256.into();
     d.description = format!(
-        "{} (INT8 QDQ: per-channel int8 conv weights, {} conv inputs)",
-        m.description,
+        "{} (INT8 QDQ: per-channel int8 conv weights, {} conv inputs{})",
+        opts.description.as_deref().unwrap_or(&m.description),
         match opts.activations {
             qdq::Activations::Int8 => "int8",
             qdq::Activations::Uint8 => "uint8",
+        },
+        if opts.conv_outputs {
+            " and outputs"
+        } else {
+            ""
         }
     );
     d.provenance = format!(
@@ -321,6 +331,7 @@ pub fn run(args: QuantizeOptions) -> anyhow::Result<()> {
         method: args.method,
         conv_outputs: args.conv_outputs,
         activations: args.activations,
+        description: args.description.clone(),
         out: args.out.clone(),
         threads: args.threads,
     };

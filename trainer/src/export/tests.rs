@@ -18,21 +18,22 @@ fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, 
         provenance: "test",
         student_of: None,
     };
-    export(net, dir.path(), &info).unwrap();
-    let manifest = std::fs::read_to_string(dir.path().join("roundtrip.toml")).unwrap();
+    // A missing output folder is made.
+    let out = dir.path().join("new");
+    export(net, &out, &info).unwrap();
+    let manifest = std::fs::read_to_string(out.join("roundtrip.toml")).unwrap();
     assert!(manifest.contains("input = \"image\"") && manifest.contains("pad-multiple = 4"));
-    let mut model =
-        match OnnxImageModel::open(&dir.path().join("roundtrip.onnx"), INPUT, OUTPUT, None) {
-            Ok(m) => m,
-            Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
-                stylerd_testkit::skip(
-                    stylerd_testkit::Kind::Setup,
-                    &format!("onnx round trip ({label}): ONNX Runtime not found ({s})"),
-                );
-                return;
-            }
-            Err(e) => panic!("{e}"),
-        };
+    let mut model = match OnnxImageModel::open(&out.join("roundtrip.onnx"), INPUT, OUTPUT, None) {
+        Ok(m) => m,
+        Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("onnx round trip ({label}): ONNX Runtime not found ({s})"),
+            );
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
     let x = Tensor::<4>::random([1, 3, 12, 16], burn::tensor::Distribution::Default, &device);
     let want: Vec<f32> = forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
