@@ -9,14 +9,14 @@
 
 mod common;
 
-use stylerd::config::{EngineConfig, Size};
+use stylerd::config::Size;
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::model::Manifest;
 use stylerd::quality::{psnr, ssim};
 use stylerd::style::StyleSpec;
 
-use common::photos::{models_or_skip, photo_dir};
+use common::photos::{engine_config, models_or_skip, photo_dir};
 
 const SIZE: Size = Size {
     width: 640,
@@ -92,13 +92,7 @@ fn every_shipped_student_measures_what_its_manifest_says() {
     ] {
         assert!(names.contains(&shipped), "{shipped} missing from {names:?}");
     }
-    let config = |model: &str| EngineConfig {
-        models_dir: models.clone(),
-        model: model.into(),
-        size: SIZE,
-        threads: 2,
-        ..Default::default()
-    };
+    let config = |model: &str| engine_config(&models, model, SIZE);
     let mut t = StageTimes::default();
     // The teacher's pictures, once per style.
     let mut teacher_out: std::collections::HashMap<String, Vec<RgbImage>> = Default::default();
