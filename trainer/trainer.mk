@@ -234,7 +234,7 @@ LIVE_EXPORT = --checkpoint out/live/s$*/live.safetensors \
 LIVE_QUANTIZE = ./target/release/stylerd quantize --model live-style$* \
 	--calib $(TRAIN_PHOTOS)/calib --size 640x360 --activations uint8 --conv-outputs --percentile 99.9 --threads 2
 
-live-int8-%: build trainer-photos
+live-int8-%: deps models build trainer-photos
 	$(LIVE_QUANTIZE) --out out/live/s$*/live-style$*-int8.onnx > /dev/null
 	@r=$$($(PY) trainer/eval_live.py out/live/s$*/live-style$*-int8.onnx engines/multistyle26.onnx $* | tail -1); \
 	$(call live-quality,live-int8-$*); \
