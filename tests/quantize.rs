@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 
 use onnx_protobuf::{Message, ModelProto};
-use stylerd::config::Size;
+use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::quality::{psnr, ssim};
@@ -19,8 +19,8 @@ use stylerd::tools::quantize::calibrate::Method;
 use stylerd::tools::quantize::qdq::Activations;
 use stylerd::tools::quantize::{self, Options};
 
-use common::photos::{engine_config, models_or_skip, photo_dir};
-use common::root;
+use common::photos::{models_or_skip, photo_dir};
+use common::{engine_config, root};
 
 /// `count` frames from one picture each of `split`'s folder.
 fn frames(split: &str, count: usize) -> Vec<RgbImage> {
@@ -58,7 +58,11 @@ fn quantize_to(
 /// its mean PSNR and SSIM against FP32 multistyle26 on 8 held-out photos (disjoint from the
 /// calibration photos: checked by content).
 fn against_fp32(models: &Path, dir: &Path, model: &str) -> (f64, f64) {
-    let config = |dir: &Path, model: &str| engine_config(dir, model, SIZE);
+    let config = |dir: &Path, model: &str| EngineConfig {
+        models_dir: dir.into(),
+        model: model.into(),
+        ..engine_config(SIZE)
+    };
     let style = StyleSpec::parse("3").unwrap();
     let mut fp32 = engine::open(&config(models, "multistyle26"), &style).unwrap();
     let mut quantized = engine::open(&config(dir, model), &style).unwrap();
@@ -215,7 +219,11 @@ fn the_shipped_int8_live_student_fuses_and_stays_close_to_fp32() {
     let Some(models) = models_or_skip() else {
         return;
     };
-    let config = |model: &str| engine_config(&models, model, SIZE);
+    let config = |model: &str| EngineConfig {
+        models_dir: models.clone(),
+        model: model.into(),
+        ..engine_config(SIZE)
+    };
     let style = StyleSpec::parse("0").unwrap();
     let mut fp32 = engine::open(&config("live-style19"), &style).unwrap();
     let mut int8 = engine::open(&config("live-style19-int8"), &style).unwrap();

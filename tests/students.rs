@@ -9,14 +9,15 @@
 
 mod common;
 
-use stylerd::config::Size;
+use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
 use stylerd::model::Manifest;
 use stylerd::quality::{psnr, ssim};
 use stylerd::style::StyleSpec;
 
-use common::photos::{engine_config, models_or_skip, photo_dir};
+use common::engine_config;
+use common::photos::{models_or_skip, photo_dir};
 
 const SIZE: Size = Size {
     width: 640,
@@ -92,7 +93,11 @@ fn every_shipped_student_measures_what_its_manifest_says() {
     ] {
         assert!(names.contains(&shipped), "{shipped} missing from {names:?}");
     }
-    let config = |model: &str| engine_config(&models, model, SIZE);
+    let config = |model: &str| EngineConfig {
+        models_dir: models.clone(),
+        model: model.into(),
+        ..engine_config(SIZE)
+    };
     let mut t = StageTimes::default();
     // The teacher's pictures, once per style.
     let mut teacher_out: std::collections::HashMap<String, Vec<RgbImage>> = Default::default();
@@ -103,7 +108,6 @@ fn every_shipped_student_measures_what_its_manifest_says() {
         let style = StyleSpec::parse(style_name.strip_prefix("style-").unwrap()).unwrap();
         let want = teacher_out.entry(style_name.into()).or_insert_with(|| {
             let mut teacher = engine::open(&config("multistyle26"), &style).unwrap();
-            let mut t = StageTimes::default();
             frames
                 .iter()
                 .map(|f| teacher.stylize(f, &mut t).unwrap())

@@ -233,8 +233,12 @@ impl Client {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) -> Option<String> {
-        self.writer.write_all(bytes).ok()?;
-        self.writer.write_all(b"\n").ok()?;
+        let mut request = bytes.to_vec();
+        request.push(b'\n');
+        // The daemon may answer and close before it has read all of a request it refuses
+        // (an over-long line), so the rest of the write can fail (EPIPE); its answer is
+        // there to read either way, and a closed connection with no answer reads as None.
+        let _ = self.writer.write_all(&request);
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
             Ok(0) | Err(_) => None,

@@ -1,23 +1,9 @@
 //! The photo pool `make test` fetches (`make trainer-photos`, trainer/photos.tsv): disjoint
 //! train, calibration and held-out folders under .deps/photos, and the models beside them.
 
-use std::path::{Path, PathBuf};
-
-use stylerd::config::{EngineConfig, Size};
+use std::path::PathBuf;
 
 use super::root;
-
-/// The engine settings the model-quality tests run `model` from `models` with: `size`, two
-/// threads, everything else the daemon's defaults.
-pub fn engine_config(models: &Path, model: &str, size: Size) -> EngineConfig {
-    EngineConfig {
-        models_dir: models.into(),
-        model: model.into(),
-        size,
-        threads: 2,
-        ..Default::default()
-    }
-}
 
 /// `.deps/photos/<split>`: `train`, `calib` or `eval`.
 pub fn photo_dir(split: &str) -> PathBuf {
