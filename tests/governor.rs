@@ -112,6 +112,25 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn governor_meets_the_budget_without_oscillating() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // The budget comes from this machine's speed at calibration. When the machine itself
+    // slows down during the 70 s (a busy neighbour: seen once in CI, 60 % rung 17.7 ms at
+    // calibration, 26.2 ms at the end) the rung the governor rightly chose is over a budget
+    // that no longer fits the machine; that run proves nothing either way and is repeated
+    // once, in `make test`'s output (straight to fd 2: libtest captures only the print
+    // macros). Everything the governor decides is asserted in every attempt.
+    if let Err(drift) = budget_run() {
+        let line = format!("REPEATED governor_meets_the_budget: {drift}; calibrating again\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        if let Err(drift) = budget_run() {
+            panic!("{drift}, twice: this machine's speed changed too much to test on");
+        }
+    }
+}
+
+/// One calibrated governed run. Panics on anything the governor got wrong; `Err` only when
+/// the 60 % rung, pinned again after the run, no longer measures under the budget with the
+/// margin calibration required (the machine changed speed, not the governor's choice).
+fn budget_run() -> Result<(), String> {
     let p95: Vec<f64> = (0..3).map(p95_at).collect();
     eprintln!(
         "calibration p95: full {:.1} ms, 80 % {:.1} ms, 60 % {:.1} ms",
@@ -139,12 +158,12 @@ fn governor_meets_the_budget_without_oscillating() {
     let t_settled = settled["t"].as_f64().unwrap();
     let last = samples.last().unwrap();
     let steps = last["governor"]["steps"].as_u64().unwrap();
-    let p95 = last["latency_ms"]["glass_to_glass"]["p95"]
+    let p95_end = last["latency_ms"]["glass_to_glass"]["p95"]
         .as_f64()
         .unwrap();
     eprintln!(
         "budget {budget:.1} ms: on the 60 % rung at {t_settled:.1} s, {steps} steps, \
-         final 10 s window p95 {p95:.1} ms ({})",
+         final 10 s window p95 {p95_end:.1} ms ({})",
         last["governor"]["reason"]
     );
     // README: settles on the first rung under budget within 15 s, in exactly 2 steps
@@ -153,15 +172,34 @@ fn governor_meets_the_budget_without_oscillating() {
         t_settled < 15.0,
         "on the 60 % rung only at {t_settled:.1} s"
     );
-    assert_eq!(steps, 2, "{levels:?}");
     assert!(
-        levels.windows(2).all(|w| w[0] <= w[1]) && levels.iter().all(|&l| l <= 2),
-        "stepped back up or past the first rung under budget: {levels:?}"
+        levels.windows(2).all(|w| w[0] <= w[1]),
+        "stepped back up: {levels:?}"
     );
-    assert_eq!(level(last), 2, "{levels:?}");
+    let held = steps == 2 && levels.iter().all(|&l| l <= 2);
+    if held && p95_end <= budget {
+        return Ok(());
+    }
+    // Past the 60 % rung, or over budget on it at the end: the governor's fault only if
+    // that rung, pinned again now, still measures under the budget.
+    let again = p95_at(2);
+    eprintln!("60 % rung pinned again after the run: p95 {again:.1} ms");
+    // The same margin calibration demanded: a pinned rung this close to the budget is no
+    // longer "the first rung under budget" on this machine as it is now.
+    if again >= budget / 1.1 {
+        return Err(format!(
+            "the 60 % rung measured {:.1} ms pinned at calibration and {again:.1} ms pinned \
+             after the governed run (budget {budget:.1} ms)",
+            p95[2]
+        ));
+    }
     assert!(
-        p95 <= budget,
-        "p95 {p95:.1} ms over the {budget:.1} ms budget at the end"
+        held,
+        "{steps} steps, past the first rung under budget: {levels:?}"
+    );
+    panic!(
+        "p95 {p95_end:.1} ms over the {budget:.1} ms budget at the end, while the same rung \
+         pinned measures {again:.1} ms"
     );
 }
 
