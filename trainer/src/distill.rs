@@ -29,6 +29,11 @@ pub struct DistillConfig {
     pub data: PathBuf,
     /// Teacher frames per training photo.
     pub frames: usize,
+    /// Photometric jitter of every frame but each photo's first (0: none): brightness,
+    /// contrast, saturation and each channel's gain drawn within 1 +- `jitter` (the gains
+    /// within a third of that), so the whole-frame context sees more than the training
+    /// photos' own colours. The teacher styles the jittered frame.
+    pub jitter: f32,
     pub frame_w: u32,
     pub frame_h: u32,
     /// Square crop side (a multiple of 4).
@@ -86,6 +91,34 @@ pub fn frame(img: &RgbImage, w: u32, h: u32, zoom: f32, fx: f32, fy: f32, flip: 
     out
 }
 
+/// A photometric change of `img`: `gain` per channel, then contrast `contrast` about the
+/// mean luma, saturation `saturation` (blend with each pixel's luma), all times
+/// `brightness`; rounded and clamped to 8 bits.
+pub fn jitter(
+    img: &RgbImage,
+    brightness: f32,
+    contrast: f32,
+    saturation: f32,
+    gain: [f32; 3],
+) -> RgbImage {
+    let luma = |p: [f32; 3]| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+    let gained =
+        |p: &image::Rgb<u8>| -> [f32; 3] { std::array::from_fn(|c| p.0[c] as f32 * gain[c]) };
+    let n = (img.width() * img.height()).max(1) as f64;
+    let mean = (img.pixels().map(|p| luma(gained(p)) as f64).sum::<f64>() / n) as f32;
+    let mut out = img.clone();
+    for p in out.pixels_mut() {
+        let g = gained(p);
+        let y = luma(g);
+        p.0 = std::array::from_fn(|c| {
+            let v = y + saturation * (g[c] - y);
+            let v = mean + contrast * (v - mean);
+            (v * brightness).round().clamp(0.0, 255.0) as u8
+        });
+    }
+    out
+}
+
 /// Runs `teacher` on one image; the output rounded to 8 bits.
 pub fn teach(teacher: &mut OnnxImageModel, img: &RgbImage) -> Result<RgbImage, TrainError> {
     let t = data::to_tensor(std::slice::from_ref(img), &Device::flex());
@@ -114,7 +147,18 @@ pub fn make_pairs(
             .as_ref()
             .map(|d| d.join(format!("{i:04}-{kind}.png")))
     };
+    // What the frames depend on besides the photos and the teacher's style (the cache
+    // folder is one per style): a cache made with other settings is made again.
+    let key = format!(
+        "frames {} seed {} jitter {} frame {}x{}\n",
+        cfg.frames, cfg.seed, cfg.jitter, cfg.frame_w, cfg.frame_h
+    );
+    let key_file = cfg.cache.as_ref().map(|d| d.join("frames.key"));
+    let key_matches = key_file
+        .as_ref()
+        .is_some_and(|f| std::fs::read_to_string(f).is_ok_and(|k| k == key));
     if let Some(last) = cached(count.saturating_sub(1), "teacher")
+        && key_matches
         && last.exists()
     {
         let mut pairs = Vec::with_capacity(count);
@@ -132,6 +176,8 @@ pub fn make_pairs(
         return Err(DataError::Empty(cfg.data.display().to_string()).into());
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_f4a3);
+    // Its own generator: the frames' windows are the same with or without jitter.
+    let mut colours = StdRng::seed_from_u64(cfg.seed ^ 0xc010_u64);
     let mut pairs = Vec::new();
     let t = Instant::now();
     for p in &files {
@@ -143,7 +189,14 @@ pub fn make_pairs(
                 rng.random_range(1.0..1.8)
             };
             let (fx, fy) = (rng.random_range(0.0..=1.0), rng.random_range(0.0..=1.0));
-            let input = frame(&img, cfg.frame_w, cfg.frame_h, zoom, fx, fy, k % 2 == 1);
+            let mut input = frame(&img, cfg.frame_w, cfg.frame_h, zoom, fx, fy, k % 2 == 1);
+            if cfg.jitter > 0.0 && k > 0 {
+                let j = cfg.jitter;
+                let mut draw = |r: f32| colours.random_range(1.0 - r..=1.0 + r);
+                let (b, c, s) = (draw(j), draw(j), draw(j));
+                let gain = [draw(j / 3.0), draw(j / 3.0), draw(j / 3.0)];
+                input = jitter(&input, b, c, s, gain);
+            }
             let target = teach(teacher, &input)?;
             if let (Some(a), Some(b)) =
                 (cached(pairs.len(), "photo"), cached(pairs.len(), "teacher"))
@@ -153,6 +206,12 @@ pub fn make_pairs(
             }
             pairs.push(Pair { input, target });
         }
+    }
+    if let Some(f) = key_file {
+        std::fs::write(&f, &key).map_err(|e| DataError::Write {
+            path: f.display().to_string(),
+            message: e.to_string(),
+        })?;
     }
     eprintln!(
         "{} teacher frames ({}x{}) from {} photos in {:.0} s",

@@ -82,6 +82,10 @@ pub struct DistillArgs {
     /// Teacher frames per photo (the first at zoom 1, the rest zoomed in; odd ones mirrored).
     #[arg(long, default_value_t = 4)]
     frames: usize,
+    /// Photometric jitter of the zoomed-in frames: brightness, contrast, saturation within
+    /// 1 +- J, each channel's gain within 1 +- J/3 (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    jitter: f32,
     #[arg(long, default_value_t = 640)]
     frame_width: u32,
     #[arg(long, default_value_t = 360)]
@@ -136,6 +140,7 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     let cfg = DistillConfig {
         data: a.data,
         frames: a.frames,
+        jitter: a.jitter,
         frame_w: a.frame_width,
         frame_h: a.frame_height,
         size: a.size,

@@ -23,6 +23,7 @@ fn tiny_cfg(dir: &std::path::Path) -> DistillConfig {
     DistillConfig {
         data: dir.to_path_buf(),
         frames: 1,
+        jitter: 0.0,
         frame_w: 24,
         frame_h: 16,
         size: 16,
@@ -106,4 +107,102 @@ fn distillation_learns_and_resumes_exactly() {
         .fold(0.0, f32::max);
     assert_eq!(b.adam.step, 4);
     assert!(worst < 1e-6, "resumed weights differ by {worst}");
+}
+
+#[test]
+fn jitter_is_the_identity_at_one_and_moves_colours_otherwise() {
+    let img = data::CropSampler::synthetic(1, 16).remove(0);
+    assert_eq!(jitter(&img, 1.0, 1.0, 1.0, [1.0; 3]), img);
+    // Saturation 0: every pixel grey.
+    let grey = jitter(&img, 1.0, 1.0, 0.0, [1.0; 3]);
+    // One code value: each channel rounds the same luma on its own.
+    assert!(
+        grey.pixels()
+            .all(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() <= 1)
+    );
+    // Brightness 2: twice each value, clamped at 255 (one code value of rounding).
+    let bright = jitter(&img, 2.0, 1.0, 1.0, [1.0; 3]);
+    for (a, b) in img.pixels().zip(bright.pixels()) {
+        for c in 0..3 {
+            let want = (2 * a.0[c] as i32).min(255);
+            assert!((b.0[c] as i32 - want).abs() <= 1, "{a:?} -> {b:?}");
+        }
+    }
+    // A red gain changes red only.
+    let red = jitter(&img, 1.0, 1.0, 1.0, [0.5, 1.0, 1.0]);
+    assert!(
+        img.pixels()
+            .zip(red.pixels())
+            .all(|(a, b)| a.0[1..] == b.0[1..])
+    );
+    assert_ne!(red, img);
+}
+
+/// The teacher frames' cache is reused only with the settings it was made with.
+#[test]
+fn teacher_frames_cache_is_keyed_by_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for (k, img) in data::CropSampler::synthetic(2, 40).iter().enumerate() {
+        data::save_png(img, &photos.join(format!("{k}.png"))).unwrap();
+    }
+    // A real ONNX teacher: a tiny random transformer, exported.
+    let net = crate::transformer::TransformerConfig::preset("tiny")
+        .unwrap()
+        .init(&Device::flex());
+    let info = crate::export::ManifestInfo {
+        name: "teacher",
+        description: "test",
+        provenance: "test",
+        student_of: None,
+    };
+    crate::export::export(&net, dir.path(), &info).unwrap();
+    let onnx = dir.path().join("teacher.onnx");
+    let mut teacher = match OnnxImageModel::open(&onnx, "image", "stylized", None) {
+        Ok(m) => m,
+        Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("teacher frames cache: ONNX Runtime not found ({s})"),
+            );
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let mut cfg = tiny_cfg(dir.path());
+    cfg.data = photos;
+    cfg.frames = 3;
+    cfg.cache = Some(dir.path().join("cache"));
+    let first = make_pairs(&cfg, &mut teacher).unwrap();
+    let key = cfg.cache.as_ref().unwrap().join("frames.key");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        "frames 3 seed 3 jitter 0 frame 24x16\n"
+    );
+    // Same settings: read back (a cached teacher frame overwritten shows it is read).
+    let marker = RgbImage::from_pixel(24, 16, image::Rgb([7, 8, 9]));
+    let last = cfg.cache.as_ref().unwrap().join("0005-teacher.png");
+    data::save_png(&marker, &last).unwrap();
+    let again = make_pairs(&cfg, &mut teacher).unwrap();
+    assert_eq!(again[5].target, marker);
+    assert!(
+        first[..5]
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.input == b.input)
+    );
+    // Other settings: made again, whatever the folder holds.
+    cfg.jitter = 0.3;
+    let jittered = make_pairs(&cfg, &mut teacher).unwrap();
+    assert_ne!(jittered[5].target, marker);
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("jitter 0.3")
+    );
+    // Each photo's first frame is left as it is, the zoomed-in ones are jittered.
+    for (i, (a, b)) in first.iter().zip(&jittered).enumerate() {
+        assert_eq!(a.input == b.input, i % 3 == 0, "frame {i}");
+    }
 }

@@ -1,0 +1,30 @@
+# The frame preparation and the metrics of the live-student measurements (issue 13), shared by
+# trainer/eval_live.py and trainer/teacher_self.py. Each photo is resized to cover 640x360
+# (PIL bilinear, antialiased) and centre-cropped; SSIM (BT.601 luma, 8x8 windows every 4 px,
+# K1 0.01, K2 0.03, L 255) and PSNR (all channels) as in the daemon's src/quality.rs.
+import numpy as np
+from PIL import Image
+W, H = 640, 360
+def frame(p):
+    im = Image.open(p).convert('RGB'); s = max(W / im.width, H / im.height)
+    nw, nh = max(W, round(im.width * s)), max(H, round(im.height * s))
+    im = im.resize((nw, nh), Image.BILINEAR)
+    l, t = (nw - W) // 2, (nh - H) // 2
+    return np.asarray(im.crop((l, t, l + W, t + H)), np.uint8)
+def to_input(img): return (img.astype(np.float32) / 255).transpose(2, 0, 1)[None]
+def to8(y): return (np.clip(y[0].transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+def luma(a): a = a.astype(np.float64); return 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+def box(a):  # means over 8x8 windows every 4 px
+    c = np.pad(a.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    s = c[8:, 8:] - c[:-8, 8:] - c[8:, :-8] + c[:-8, :-8]
+    return s[::4, ::4] / 64
+def ssim(a, b):
+    x, y = luma(a), luma(b); c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = box(x), box(y); vx, vy, cv = box(x * x) - mx * mx, box(y * y) - my * my, box(x * y) - mx * my
+    return float((((2 * mx * my + c1) * (2 * cv + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean())
+def psnr(a, b):
+    m = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()
+    return float('inf') if m == 0 else 10 * np.log10(255 ** 2 / m)
+def colour_offset(a, b):  # mean over channels of (mean difference)^2: the MSE a global shift explains
+    d = a.astype(np.float64) - b.astype(np.float64)
+    return float((d.mean((0, 1)) ** 2).mean())
