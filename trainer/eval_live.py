@@ -1,25 +1,27 @@
 # Student vs teacher on the held-out photos at 640x360 (issue 13):
 # .deps/venv/bin/python trainer/eval_live.py STUDENT.onnx TEACHER.onnx STYLE [EVAL_DIR] [PREVIEW.png]
 # Frames and metrics: trainer/live_metrics.py. Besides SSIM and PSNR per photo, the last line
-# but one splits the error: the share of the MSE that a global colour shift explains.
+# but one splits the error: the share of the MSE that a global colour shift explains, and the
+# share left after a radius-8 Gaussian blur of both (large-scale tone, not texture).
 import os, sys, numpy as np, onnxruntime as ort
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from live_metrics import frame, to_input, to8, ssim, psnr, colour_offset
+from live_metrics import frame, to_input, to8, ssim, psnr, colour_offset, coarse_mse
 student, teacher, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
 eval_dir = sys.argv[4] if len(sys.argv) > 4 else '.deps/photos/eval'
 so = ort.SessionOptions(); so.intra_op_num_threads = 2
 s = ort.InferenceSession(student, so); t = ort.InferenceSession(teacher, so)
 sw = np.zeros(26, np.float32); sw[k] = 1
-rows, tiles, mse, offset = [], [], [], []
+rows, tiles, mse, offset, coarse = [], [], [], [], []
 for f in sorted(os.listdir(eval_dir)):
     img = frame(os.path.join(eval_dir, f)); x = to_input(img)
     yt = to8(t.run(None, {'image': x, 'style_weights': sw})[0]); ys = to8(s.run(None, {'image': x})[0])
     rows.append((f, ssim(ys, yt), psnr(ys, yt))); tiles.append(np.concatenate([img, yt, ys], 1))
-    mse.append(((ys.astype(np.float64) - yt) ** 2).mean()); offset.append(colour_offset(ys, yt))
+    mse.append(((ys.astype(np.float64) - yt) ** 2).mean()); offset.append(colour_offset(ys, yt)); coarse.append(coarse_mse(ys, yt))
     print(f"{f:50s} SSIM {rows[-1][1]:.4f}  PSNR {rows[-1][2]:.2f} dB", flush=True)
 ss, ps = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
-print(f"MSE {np.mean(mse):.1f}, of which a global colour shift {np.mean(offset):.1f} ({100 * np.mean(offset) / np.mean(mse):.0f} %)")
+m = np.mean(mse)
+print(f"MSE {m:.1f}: a global colour shift explains {np.mean(offset):.1f} ({100 * np.mean(offset) / m:.0f} %), {np.mean(coarse):.1f} ({100 * np.mean(coarse) / m:.0f} %) is left after a radius-8 blur")
 print(f"{len(rows)} photos: SSIM mean {ss.mean():.4f} min {ss.min():.4f}  PSNR mean {ps.mean():.2f} min {ps.min():.2f} dB")
 if len(sys.argv) > 5:
     grid = np.concatenate(tiles[:4], 0)

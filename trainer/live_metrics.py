@@ -3,7 +3,7 @@
 # (PIL bilinear, antialiased) and centre-cropped; SSIM (BT.601 luma, 8x8 windows every 4 px,
 # K1 0.01, K2 0.03, L 255) and PSNR (all channels) as in the daemon's src/quality.rs.
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 W, H = 640, 360
 def frame(p):
     im = Image.open(p).convert('RGB'); s = max(W / im.width, H / im.height)
@@ -28,3 +28,6 @@ def psnr(a, b):
 def colour_offset(a, b):  # mean over channels of (mean difference)^2: the MSE a global shift explains
     d = a.astype(np.float64) - b.astype(np.float64)
     return float((d.mean((0, 1)) ** 2).mean())
+def coarse_mse(a, b, r=8):  # MSE left after a Gaussian blur of radius r: the large-scale error
+    blur = lambda x: np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(r)), np.float64)
+    return float(((blur(a) - blur(b)) ** 2).mean())
