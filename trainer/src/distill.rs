@@ -175,6 +175,11 @@ pub fn make_pairs(
     if files.is_empty() {
         return Err(DataError::Empty(cfg.data.display().to_string()).into());
     }
+    // The key goes until every frame is written: an interrupted run leaves no cache that
+    // could pass for one made with the old settings.
+    if let Some(f) = &key_file {
+        let _ = std::fs::remove_file(f);
+    }
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_f4a3);
     // Its own generator: the frames' windows are the same with or without jitter.
     let mut colours = StdRng::seed_from_u64(cfg.seed ^ 0xc010_u64);

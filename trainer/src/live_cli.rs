@@ -137,6 +137,9 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     {
         bail!("--size, --frame-width and --frame-height must be multiples of 4");
     }
+    if !(0.0..1.0).contains(&a.jitter) {
+        bail!("--jitter must be at least 0 and below 1 (got {})", a.jitter);
+    }
     let cfg = DistillConfig {
         data: a.data,
         frames: a.frames,
@@ -229,4 +232,30 @@ pub fn probe(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: DistillArgs,
+    }
+
+    #[test]
+    fn distill_refuses_a_jitter_outside_zero_to_one_in_one_sentence() {
+        for j in ["-0.1", "1", "1.5", "NaN"] {
+            let jitter = format!("--jitter={j}");
+            let cli = Cli::try_parse_from(["distill", "--teacher-style", "19", &jitter]).unwrap();
+            let e = distill(cli.args, &Device::flex()).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--jitter must be at least 0 and below 1 (got {j})"),
+                "{j}"
+            );
+        }
+    }
 }
