@@ -266,6 +266,10 @@ pub trait ToOnnx {
     /// The ONNX model as bytes: input `image` and output `stylized`, both
     /// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4).
     fn to_onnx(&self, name: &str) -> Vec<u8>;
+    /// What height and width must be multiples of (the manifest's `pad-multiple`).
+    fn pad_multiple(&self) -> u32 {
+        4
+    }
 }
 
 impl ToOnnx for TransformerNet {
@@ -275,6 +279,10 @@ impl ToOnnx for TransformerNet {
 }
 
 impl ToOnnx for LiveNet {
+    fn pad_multiple(&self) -> u32 {
+        if self.deep.is_some() { 8 } else { 4 }
+    }
+
     fn to_onnx(&self, name: &str) -> Vec<u8> {
         let mut g = Graph::default();
         let conv = |g: &mut Graph, c: &Conv2d, x: &str| g.conv_padded(c, x, 1);
@@ -335,6 +343,18 @@ impl ToOnnx for LiveNet {
             let y = conv(&mut g, &b.second, &y);
             let y = g.node("Add", &[&x, &y], vec![]);
             x = apply(&mut g, y, i + 1);
+        }
+        if let Some(d) = &self.deep {
+            let z = conv(&mut g, &d.down, &x);
+            let z = g.node("Relu", &[&z], vec![]);
+            let y = conv(&mut g, &d.block.first, &z);
+            let y = g.node("Relu", &[&y], vec![]);
+            let y = conv(&mut g, &d.block.second, &y);
+            let z = g.node("Add", &[&z, &y], vec![]);
+            let z = g.node("Relu", &[&z], vec![]);
+            let y = conv(&mut g, &d.up, &z);
+            let y = shuffle(&mut g, &y);
+            x = g.node("Add", &[&x, &y], vec![]);
         }
         let y = conv(&mut g, &self.up1, &x);
         let y = g.node("Relu", &[&y], vec![]);
@@ -443,7 +463,7 @@ pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<Str
         layout: Layout::Nchw,
         input_range: ValueRange::UNIT,
         output_range: ValueRange::UNIT,
-        pad_multiple: 4,
+        pad_multiple: net.pad_multiple(),
         size: SizeSupport::Any(AnyTag::Any),
         style_input: None,
         styles: Vec::new(),

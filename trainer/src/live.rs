@@ -39,6 +39,11 @@ pub struct LiveConfig {
     /// Channels of the whole-frame context branch (FiLM); 0: none.
     #[config(default = 0)]
     pub live_context: usize,
+    /// Channels of a 1/8-resolution level (C3; 0: none): a stride-2 conv from the 1/4
+    /// features, one residual block, a conv to 4*C2 shuffled back to 1/4 and added after the
+    /// residual blocks, for large-scale tone. Frames must then be multiples of 8.
+    #[config(default = 0)]
+    pub live_deep: usize,
 }
 
 /// The named sizes the CLI offers as `--arch`.
@@ -64,6 +69,7 @@ impl LiveConfig {
         obj.entry("live_out").or_insert(8.into());
         obj.entry("live_dilate").or_insert(false.into());
         obj.entry("live_context").or_insert(0.into());
+        obj.entry("live_deep").or_insert(0.into());
         serde_json::from_value(v).ok()
     }
 
@@ -93,7 +99,14 @@ impl LiveConfig {
             0 => String::new(),
             k => format!(" context {k}"),
         };
-        format!("{c1}/{c2}x{} c{}{d}{k}", self.live_blocks, self.live_out)
+        let deep = match self.live_deep {
+            0 => String::new(),
+            c => format!(" deep {c}"),
+        };
+        format!(
+            "{c1}/{c2}x{} c{}{d}{k}{deep}",
+            self.live_blocks, self.live_out
+        )
     }
 
     pub fn init(&self, device: &Device) -> LiveNet {
@@ -153,6 +166,16 @@ impl LiveConfig {
                 }
             })
             .collect();
+        let c3 = self.live_deep;
+        // The level's output conv starts at zero: the network starts as the plain one.
+        let deep = (c3 > 0).then(|| LiveDeep {
+            down: conv(c2, c3, 2),
+            block: LiveBlock {
+                first: conv(c3, c3, 1),
+                second: scaled(conv(c3, c3, 1), 0.1),
+            },
+            up: scaled(conv(c3, 4 * c2, 1), 0.0),
+        });
         let (up2_out, output) = if self.live_out == 0 {
             (12, None)
         } else {
@@ -167,6 +190,7 @@ impl LiveConfig {
             output,
             shuffle: PixelShuffleConfig::new(2).init(),
             context,
+            deep,
         }
     }
 }
@@ -208,6 +232,15 @@ impl LiveContext {
     }
 }
 
+/// The 1/8-resolution level: stride-2 conv + ReLU, a residual block, ReLU, conv to 4*C2,
+/// pixel shuffle back to 1/4.
+#[derive(Module, Debug)]
+pub struct LiveDeep {
+    pub down: Conv2d,
+    pub block: LiveBlock,
+    pub up: Conv2d,
+}
+
 /// conv3x3 -> ReLU -> conv3x3, plus the input.
 #[derive(Module, Debug)]
 pub struct LiveBlock {
@@ -227,6 +260,8 @@ pub struct LiveNet {
     pub shuffle: PixelShuffle,
     /// The whole-frame context branch (`live_context` > 0).
     pub context: Option<LiveContext>,
+    /// The 1/8-resolution level (`live_deep` > 0).
+    pub deep: Option<LiveDeep>,
 }
 
 impl LiveNet {
@@ -255,6 +290,11 @@ impl LiveNet {
                 i + 1,
             );
         }
+        if let Some(d) = &self.deep {
+            let z = relu(d.down.forward(x.clone()));
+            let z = z.clone() + d.block.second.forward(relu(d.block.first.forward(z)));
+            x = x + self.shuffle.forward(d.up.forward(relu(z)));
+        }
         let y = self.shuffle.forward(relu(self.up1.forward(x))) + x1;
         let y = self.up2.forward(y);
         let y = match &self.output {
@@ -279,6 +319,11 @@ impl LiveNet {
         m += macs(&self.up1, h4, w4) + macs(&self.up2, h2, w2);
         if let Some(out) = &self.output {
             m += macs(out, height, width);
+        }
+        if let Some(d) = &self.deep {
+            let (h8, w8) = (height / 8, width / 8);
+            m += macs(&d.down, h8, w8) + macs(&d.block.first, h8, w8);
+            m += macs(&d.block.second, h8, w8) + macs(&d.up, h8, w8);
         }
         if let Some(c) = &self.context {
             let (mut h, mut w) = (height / 4, width / 4);
@@ -321,6 +366,15 @@ mod tests {
                 + 16 * 32 * 57600
                 + 8 * 3 * 230400);
         assert_eq!(net.flops(640, 360), 2 * macs);
+        // A 1/8 level of 64 channels at 640x360 (80x45): stride-2 conv 32->64, two 64->64
+        // convs, a conv 64->128; on frames that are multiples of 8.
+        let deep = LiveConfig::new([16, 32], 4)
+            .with_live_deep(64)
+            .init(&device);
+        let level: u64 = 9 * 3600 * (64 * 32 + 2 * 64 * 64 + 128 * 64);
+        assert_eq!(deep.flops(640, 360), 2 * (macs + level));
+        let x = Tensor::<4>::random([1, 3, 16, 24], burn::tensor::Distribution::Default, &device);
+        assert_eq!(deep.forward(x).dims(), [1, 3, 16, 24]);
         assert_eq!(LiveConfig::parse_channels("16, 32"), Some([16, 32]));
         assert_eq!(LiveConfig::parse_channels("16"), None);
         // A checkpoint written before `live_dilate` existed still reads (and matches).

@@ -34,6 +34,10 @@ pub struct LiveArgs {
     /// whole frame, as the teacher's instance norm sees it); 0: none (overrides the preset).
     #[arg(long)]
     live_context: Option<usize>,
+    /// Channels of a 1/8-resolution level added after the residual blocks (large-scale
+    /// tone); 0: none. Frames must then be multiples of 8.
+    #[arg(long)]
+    live_deep: Option<usize>,
 }
 
 impl LiveArgs {
@@ -62,6 +66,9 @@ impl LiveArgs {
         }
         if let Some(k) = self.live_context {
             c.live_context = k;
+        }
+        if let Some(d) = self.live_deep {
+            c.live_deep = d;
         }
         Ok(c)
     }
@@ -136,6 +143,13 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         .all(|v| v.is_multiple_of(4))
     {
         bail!("--size, --frame-width and --frame-height must be multiples of 4");
+    }
+    if config.live_deep > 0
+        && ![a.size, a.frame_width, a.frame_height]
+            .iter()
+            .all(|v| v.is_multiple_of(8))
+    {
+        bail!("with --live-deep, --size, --frame-width and --frame-height must be multiples of 8");
     }
     if !(0.0..1.0).contains(&a.jitter) {
         bail!("--jitter must be at least 0 and below 1 (got {})", a.jitter);

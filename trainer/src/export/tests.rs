@@ -10,6 +10,16 @@ fn round_trip(cfg: TransformerConfig, label: &str) {
 }
 
 fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, label: &str) {
+    round_trip_at(net, forward, label, [12, 16]);
+}
+
+/// The round trip on a `[h, w]` frame.
+fn round_trip_at<N: ToOnnx>(
+    net: &N,
+    forward: impl Fn(Tensor<4>) -> Tensor<4>,
+    label: &str,
+    [h, w]: [usize; 2],
+) {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let info = ManifestInfo {
@@ -22,7 +32,8 @@ fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, 
     let out = dir.path().join("new");
     export(net, &out, &info).unwrap();
     let manifest = std::fs::read_to_string(out.join("roundtrip.toml")).unwrap();
-    assert!(manifest.contains("input = \"image\"") && manifest.contains("pad-multiple = 4"));
+    let pad = format!("pad-multiple = {}", net.pad_multiple());
+    assert!(manifest.contains("input = \"image\"") && manifest.contains(&pad));
     let mut model = match OnnxImageModel::open(&out.join("roundtrip.onnx"), INPUT, OUTPUT, None) {
         Ok(m) => m,
         Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
@@ -34,10 +45,10 @@ fn round_trip_net<N: ToOnnx>(net: &N, forward: impl Fn(Tensor<4>) -> Tensor<4>, 
         }
         Err(e) => panic!("{e}"),
     };
-    let x = Tensor::<4>::random([1, 3, 12, 16], burn::tensor::Distribution::Default, &device);
+    let x = Tensor::<4>::random([1, 3, h, w], burn::tensor::Distribution::Default, &device);
     let want: Vec<f32> = forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
-    let got = model.run(&input, [1, 3, 12, 16]).unwrap();
+    let got = model.run(&input, [1, 3, h, w]).unwrap();
     assert_eq!(got.len(), want.len());
     let worst = got
         .iter()
@@ -153,4 +164,51 @@ fn live_context_onnx_export_matches_the_burn_forward_pass() {
     let diff: f32 = (own - other).abs().max().into_scalar();
     assert!(diff > 1e-3, "the context branch changed nothing ({diff})");
     round_trip_net(&net, |x| net.forward(x), "live context");
+}
+
+#[test]
+fn live_deep_onnx_export_matches_the_burn_forward_pass() {
+    use crate::live::LiveConfig;
+    let device = Device::flex();
+    let cfg = LiveConfig::new([4, 8], 2)
+        .with_live_out(0)
+        .with_live_deep(6);
+    let mut net = cfg.init(&device);
+    assert_eq!(net.pad_multiple(), 8);
+    assert_eq!(
+        cfg.init(&device)
+            .forward(Tensor::zeros([1, 3, 16, 24], &device))
+            .dims(),
+        [1, 3, 16, 24]
+    );
+    // The level's output conv starts at zero; give it weights so the level counts.
+    device.seed(17);
+    let mut deep = net.deep.take().unwrap();
+    deep.up.weight = deep.up.weight.map(|w| {
+        Tensor::random(
+            w.dims(),
+            burn::tensor::Distribution::Normal(0.0, 0.5),
+            &device,
+        )
+    });
+    net.deep = Some(deep);
+    let plain = LiveNet {
+        deep: None,
+        ..net.clone()
+    };
+    let x = Tensor::<4>::random([1, 3, 16, 24], burn::tensor::Distribution::Default, &device);
+    let diff: f32 = (net.forward(x.clone()) - plain.forward(x))
+        .abs()
+        .max()
+        .into_scalar();
+    assert!(diff > 1e-3, "the 1/8 level changed nothing ({diff})");
+    let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
+    for n in &model.graph.node {
+        assert!(
+            ["Conv", "Relu", "Add", "DepthToSpace", "Sigmoid"].contains(&n.op_type.as_str()),
+            "unexpected op {}",
+            n.op_type
+        );
+    }
+    round_trip_at(&net, |x| net.forward(x), "live deep", [16, 24]);
 }
