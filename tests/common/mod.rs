@@ -5,9 +5,13 @@
 pub mod daemon;
 pub mod http;
 pub mod photos;
+pub mod socket;
 pub mod web;
 
-use std::io::{BufRead, BufReader, Write};
+// Not every test binary uses all three.
+#[allow(unused_imports)]
+pub use socket::{Client, processed, status};
+
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +20,6 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use serde_json::Value;
 use stylerd::config::{EngineConfig, Size};
 use stylerd::engine::{self, StageTimes};
 use stylerd::frame::RgbImage;
@@ -217,40 +220,6 @@ pub fn wait_for(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) {
     }
 }
 
-pub struct Client {
-    pub reader: BufReader<UnixStream>,
-    pub writer: UnixStream,
-}
-
-impl Client {
-    pub fn connect(path: &Path) -> Self {
-        let s = UnixStream::connect(path).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        Self {
-            writer: s.try_clone().unwrap(),
-            reader: BufReader::new(s),
-        }
-    }
-
-    pub fn send_raw(&mut self, bytes: &[u8]) -> Option<String> {
-        let mut request = bytes.to_vec();
-        request.push(b'\n');
-        // The daemon may answer and close before it has read all of a request it refuses
-        // (an over-long line), so the rest of the write can fail (EPIPE); its answer is
-        // there to read either way, and a closed connection with no answer reads as None.
-        let _ = self.writer.write_all(&request);
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line),
-        }
-    }
-
-    pub fn ask(&mut self, v: Value) -> Value {
-        serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
-    }
-}
-
 /// A child process killed and reaped on drop, whatever happens.
 pub struct Proc(pub std::process::Child);
 
@@ -352,16 +321,6 @@ pub fn camera_daemon_with_outputs(port: u16, recording: &str, more: &[&str]) -> 
     }
     let proc = spawn_daemon(&args, &socket, &[]);
     CameraDaemon { proc, socket, dir }
-}
-
-/// The daemon's status document, on a fresh connection.
-pub fn status(socket: &Path) -> Value {
-    Client::connect(socket).ask(serde_json::json!({"cmd": "status"}))
-}
-
-/// Stylized frames processed so far.
-pub fn processed(socket: &Path) -> u64 {
-    status(socket)["frames"]["processed"].as_u64().unwrap()
 }
 
 /// Mean absolute difference of two equally long byte buffers, 0..255.

@@ -22,7 +22,7 @@ use onnx_protobuf::{
 use sha2::{Digest, Sha256};
 
 use crate::blocks::{ConvLayer, ConvNormRelu, ResidualBlock, UpsampleBlock};
-use crate::live::LiveNet;
+use crate::live::{LiveBlock, LiveNet};
 use crate::transformer::TransformerNet;
 
 /// Why a model could not be exported.
@@ -336,21 +336,22 @@ impl ToOnnx for LiveNet {
         let x1 = g.node("Relu", &[&y], vec![]);
         let y = conv(&mut g, &self.down2, &x1);
         let y = g.node("Relu", &[&y], vec![]);
+        // LiveBlock::forward: conv, ReLU, conv, plus the input.
+        let block = |g: &mut Graph, b: &LiveBlock, x: &str| {
+            let y = conv(g, &b.first, x);
+            let y = g.node("Relu", &[&y], vec![]);
+            let y = conv(g, &b.second, &y);
+            g.node("Add", &[x, &y], vec![])
+        };
         let mut x = apply(&mut g, y, 0);
         for (i, b) in self.blocks.iter().enumerate() {
-            let y = conv(&mut g, &b.first, &x);
-            let y = g.node("Relu", &[&y], vec![]);
-            let y = conv(&mut g, &b.second, &y);
-            let y = g.node("Add", &[&x, &y], vec![]);
+            let y = block(&mut g, b, &x);
             x = apply(&mut g, y, i + 1);
         }
         if let Some(d) = &self.deep {
             let z = conv(&mut g, &d.down, &x);
             let z = g.node("Relu", &[&z], vec![]);
-            let y = conv(&mut g, &d.block.first, &z);
-            let y = g.node("Relu", &[&y], vec![]);
-            let y = conv(&mut g, &d.block.second, &y);
-            let z = g.node("Add", &[&z, &y], vec![]);
+            let z = block(&mut g, &d.block, &z);
             let z = g.node("Relu", &[&z], vec![]);
             let y = conv(&mut g, &d.up, &z);
             let y = shuffle(&mut g, &y);

@@ -91,6 +91,11 @@ impl LiveConfig {
         }
     }
 
+    /// What frame and crop sides must be multiples of: 8 with the 1/8 level, else 4.
+    pub fn frame_multiple(&self) -> u32 {
+        if self.live_deep > 0 { 8 } else { 4 }
+    }
+
     /// A short label such as `16/32x4 c8`.
     pub fn label(&self) -> String {
         let [c1, c2] = self.live_channels;
@@ -248,6 +253,12 @@ pub struct LiveBlock {
     pub second: Conv2d,
 }
 
+impl LiveBlock {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        x.clone() + self.second.forward(relu(self.first.forward(x)))
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct LiveNet {
     pub down1: Conv2d,
@@ -285,14 +296,10 @@ impl LiveNet {
         let x1 = relu(self.down1.forward(x));
         let mut x = apply(relu(self.down2.forward(x1.clone())), 0);
         for (i, b) in self.blocks.iter().enumerate() {
-            x = apply(
-                x.clone() + b.second.forward(relu(b.first.forward(x))),
-                i + 1,
-            );
+            x = apply(b.forward(x), i + 1);
         }
         if let Some(d) = &self.deep {
-            let z = relu(d.down.forward(x.clone()));
-            let z = z.clone() + d.block.second.forward(relu(d.block.first.forward(z)));
+            let z = d.block.forward(relu(d.down.forward(x.clone())));
             x = x + self.shuffle.forward(d.up.forward(relu(z)));
         }
         let y = self.shuffle.forward(relu(self.up1.forward(x))) + x1;

@@ -138,18 +138,13 @@ pub struct DistillArgs {
 /// Distils one style of the teacher into a live student.
 pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     let config = a.net.config()?;
+    let m = config.frame_multiple();
     if ![a.size, a.frame_width, a.frame_height]
         .iter()
-        .all(|v| v.is_multiple_of(4))
+        .all(|v| v.is_multiple_of(m))
     {
-        bail!("--size, --frame-width and --frame-height must be multiples of 4");
-    }
-    if config.live_deep > 0
-        && ![a.size, a.frame_width, a.frame_height]
-            .iter()
-            .all(|v| v.is_multiple_of(8))
-    {
-        bail!("with --live-deep, --size, --frame-width and --frame-height must be multiples of 8");
+        let with = if m == 8 { "with --live-deep, " } else { "" };
+        bail!("{with}--size, --frame-width and --frame-height must be multiples of {m}");
     }
     if !(0.0..1.0).contains(&a.jitter) {
         bail!("--jitter must be at least 0 and below 1 (got {})", a.jitter);

@@ -108,6 +108,23 @@ impl OnnxImageModel {
         })
     }
 
+    /// For tests: an `image` -> `stylized` model, or `None` after recording `what` as
+    /// skipped in the skip ledger when ONNX Runtime is not installed.
+    #[cfg(test)]
+    pub(crate) fn open_or_skip(path: &Path, what: &str) -> Option<Self> {
+        match Self::open(path, "image", "stylized", None) {
+            Ok(m) => Some(m),
+            Err(TeacherError::RuntimeMissing(s)) => {
+                stylerd_testkit::skip(
+                    stylerd_testkit::Kind::Setup,
+                    &format!("{what}: ONNX Runtime not found ({s})"),
+                );
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     /// Runs one [1, 3, h, w] frame; returns the output values in NCHW order.
     pub fn run(&mut self, data: &[f32], shape: [usize; 4]) -> Result<Vec<f32>, TeacherError> {
         let run = |e: ort::Error| TeacherError::Run {

@@ -159,16 +159,8 @@ fn teacher_frames_cache_is_keyed_by_its_settings() {
     };
     crate::export::export(&net, dir.path(), &info).unwrap();
     let onnx = dir.path().join("teacher.onnx");
-    let mut teacher = match OnnxImageModel::open(&onnx, "image", "stylized", None) {
-        Ok(m) => m,
-        Err(crate::teacher::TeacherError::RuntimeMissing(s)) => {
-            stylerd_testkit::skip(
-                stylerd_testkit::Kind::Setup,
-                &format!("teacher frames cache: ONNX Runtime not found ({s})"),
-            );
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(mut teacher) = OnnxImageModel::open_or_skip(&onnx, "teacher frames cache") else {
+        return;
     };
     let mut cfg = tiny_cfg(dir.path());
     cfg.data = photos;
