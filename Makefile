@@ -200,6 +200,7 @@ bench: deps models build
 	./target/release/stylerd bench --model multistyle26 --sizes 256x256,640x360 --threads 1,2
 	./target/release/stylerd bench --model live-style19 --sizes 640x360 --threads 1,2
 	./target/release/stylerd bench --model live-style19-int8 --sizes 640x360 --threads 1,2
+	./target/release/stylerd bench --model live-all --sizes 640x360 --threads 1,2
 
 # POST /api/v1/stylize under wrk at concurrency 1/4/16 against the engine alone (same run).
 bench-http: deps models build

@@ -56,6 +56,9 @@ pub struct GovernorStatus {
     /// How many rungs the ladder has.
     #[serde(default)]
     pub rungs: usize,
+    /// The models the ladder's rungs run: the configured one, then its students.
+    #[serde(default)]
+    pub models: Vec<String>,
     pub size: [u32; 2],
     pub skip: u32,
     pub pinned: bool,
@@ -305,6 +308,7 @@ impl Governor {
                 .map(|m| m.name.clone())
                 .unwrap_or_default(),
             rungs: self.rungs.len(),
+            models: self.models.iter().map(|m| m.name.clone()).collect(),
             size: r.size,
             skip: r.every,
             pinned: self.pinned,

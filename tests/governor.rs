@@ -24,6 +24,9 @@ fn config(pin: Option<usize>, budget_ms: f64) -> Config {
     });
     c.engine.threads = 1;
     c.governor.pin = pin;
+    // The configured model's own size ladder: since live-all (a student of every style) is
+    // shipped, any style would otherwise get model rungs. The model-rung tests turn it on.
+    c.governor.students = false;
     c.monitor.budget_latency_ms = budget_ms;
     c.stabilizer.enabled = false;
     c
@@ -288,6 +291,7 @@ fn governor_follows_board_power_read_from_sysfs() {
 fn a_student_runs_at_full_size_before_the_picture_shrinks() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = config(None, 1.0);
+    c.governor.students = true;
     c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
     // Warm-up 2 s, then a step at most every 2 s (and a second of timeline between):
     // levels 1 to 3 within 12 s on any machine, 16 s leaves room.
@@ -342,18 +346,20 @@ fn a_student_runs_at_full_size_before_the_picture_shrinks() {
     );
 }
 
-/// The ladder follows the running style: a style with a student gets model rungs, a blend
-/// or a style without a student gets the configured model's sizes only.
+/// The ladder follows the running style: a style with its own students gets the fastest of
+/// them, a blend or a style without one gets the student of all styles (live-all,
+/// `student-style = "all"`, fed the running style vector).
 #[test]
 fn model_rungs_follow_the_running_style() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut c = config(None, 10_000.0);
+    c.governor.students = true;
     c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
     c.control.allow_control = true;
     let running = Running::start(c, true);
     let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
-    let mut rungs_after = |style: Option<&str>| {
+    let mut ladder_after = |style: Option<&str>| {
         if let Some(style) = style {
             let r = client.ask(serde_json::json!({"cmd": "set-style", "style": style}));
             assert_eq!(r["ok"], true, "{r}");
@@ -369,21 +375,82 @@ fn model_rungs_follow_the_running_style() {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        (
-            last["governor"]["rungs"].as_u64().unwrap_or(0),
-            last["governor"]["model"].as_str().unwrap_or("").to_string(),
-        )
+        let g = &last["governor"];
+        assert_eq!(g["model"], "multistyle26", "{g}");
+        let models: Vec<String> = g["models"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| m.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (g["rungs"].as_u64().unwrap_or(0), models)
     };
-    let with_student = (5, "multistyle26".to_string());
-    let without = (4, "multistyle26".to_string());
-    assert_eq!(rungs_after(None), with_student, "style 19 has a student");
-    assert_eq!(
-        rungs_after(Some("19:0.5,23:0.5")),
-        without,
-        "a blend has none"
+    let ladder = |student: &str| (5, vec!["multistyle26".to_string(), student.to_string()]);
+    let (rungs, models) = ladder_after(None);
+    assert_eq!(rungs, 5, "{models:?}");
+    assert!(
+        models == ladder("live-style19").1 || models == ladder("live-style19-int8").1,
+        "style 19 runs its own student: {models:?}"
     );
-    assert_eq!(rungs_after(Some("23")), with_student, "style 23 has one");
-    assert_eq!(rungs_after(Some("0")), without, "style 0 has none");
+    assert_eq!(
+        ladder_after(Some("19:0.5,23:0.5")),
+        ladder("live-all"),
+        "a blend gets the student of all styles"
+    );
+    assert_eq!(
+        ladder_after(Some("23")),
+        ladder("live-style23"),
+        "style 23 has its own"
+    );
+    assert_eq!(
+        ladder_after(Some("0")),
+        ladder("live-all"),
+        "style 0 gets the student of all styles"
+    );
+    drop(client);
+    running.finish();
+}
+
+/// The student of all styles runs the style now running: pinned on its rung, a style change
+/// and a blend keep it there (a student it cannot feed would leave the ladder) and frames go
+/// on.
+#[test]
+fn the_student_of_all_styles_follows_set_style() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = config(Some(1), 10_000.0);
+    c.governor.students = true;
+    c.engine.style = stylerd::style::StyleSpec::parse("3").unwrap();
+    c.control.allow_control = true;
+    let running = Running::start(c, true);
+    let socket = running.socket.clone();
+    let mut client = Client::connect(&socket);
+    for style in [None, Some("5"), Some("0:0.3,12:0.7")] {
+        if let Some(style) = style {
+            let r = client.ask(serde_json::json!({"cmd": "set-style", "style": style}));
+            assert_eq!(r["ok"], true, "{r}");
+        }
+        let before = processed(&socket);
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = client.ask(serde_json::json!({"cmd": "status"}));
+            if last["style"]["spec"].as_str() == style.or(Some("3"))
+                && last["frames"]["processed"].as_u64().unwrap_or(0) >= before + 5
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let g = &last["governor"];
+        assert_eq!(g["model"], "live-all", "{style:?}: {g}");
+        assert_eq!(g["rungs"], 5, "{style:?}: {g}");
+        assert!(
+            last["frames"]["processed"].as_u64().unwrap_or(0) >= before + 5,
+            "{style:?}: frames stopped: {last}"
+        );
+        assert_eq!(last["frames"]["engine_errors"], 0, "{style:?}: {last}");
+    }
     drop(client);
     running.finish();
 }

@@ -4,6 +4,9 @@
 //! (written by `make live-model-N` / `make live-int8-N` from trainer/eval_live.py). This test
 //! measures that again through the daemon's own engine on the same held-out photos at
 //! 640x360, so a retrained or replaced model cannot ship with a stale or flattering claim.
+//! The student of all styles (`student-style = "all"`, live-all) is measured on every style
+//! of its teacher, fed each as the daemon feeds it, and its sentence ends "Means over the 26
+//! styles.".
 //!
 //! Needs `make models`, `make deps` and `make trainer-photos`; recorded as skipped otherwise.
 
@@ -15,6 +18,7 @@ use stylerd::frame::RgbImage;
 use stylerd::model::Manifest;
 use stylerd::quality::{psnr, ssim};
 use stylerd::style::StyleSpec;
+use stylerd_manifest::ALL_STYLES;
 
 use common::engine_config;
 use common::photos::{models_or_skip, photo_dir};
@@ -90,6 +94,7 @@ fn every_shipped_student_measures_what_its_manifest_says() {
         "live-style23",
         "live-style7",
         "live-style10",
+        "live-all",
     ] {
         assert!(names.contains(&shipped), "{shipped} missing from {names:?}");
     }
@@ -104,24 +109,52 @@ fn every_shipped_student_measures_what_its_manifest_says() {
     for m in &students {
         let (meets, want_ssim, want_psnr, count) = claim(&m.description);
         assert_eq!(count, frames.len(), "{}: photos", m.name);
-        let style_name = m.student_style.as_deref().unwrap();
-        let style = StyleSpec::parse(style_name.strip_prefix("style-").unwrap()).unwrap();
-        let want = teacher_out.entry(style_name.into()).or_insert_with(|| {
-            let mut teacher = engine::open(&config("multistyle26"), &style).unwrap();
-            frames
-                .iter()
-                .map(|f| teacher.stylize(f, &mut t).unwrap())
-                .collect()
-        });
-        // A student has no style input (the daemon opens it with style 0, as here).
-        let mut student = engine::open(&config(&m.name), &StyleSpec::parse("0").unwrap()).unwrap();
-        let (mut s_sum, mut p_sum) = (0.0, 0.0);
-        for (f, a) in frames.iter().zip(want.iter()) {
-            let b = student.stylize(f, &mut t).unwrap();
-            s_sum += ssim(a, &b);
-            p_sum += psnr(a, &b);
+        // A student of all styles (`student-style = "all"`) is measured on every style of
+        // its teacher, fed the style as the daemon feeds it; a one-style student has no style
+        // input (the daemon opens it with style 0, as here).
+        let of_all = m.student_style.as_deref() == Some(ALL_STYLES);
+        let styles: Vec<String> = if of_all {
+            m.styles.clone()
+        } else {
+            vec![m.student_style.clone().unwrap()]
+        };
+        assert_eq!(
+            of_all,
+            m.description
+                .contains(&format!("Means over the {} styles.", styles.len())),
+            "{}: the description says what the means are over",
+            m.name
+        );
+        let (mut s_sum, mut p_sum, mut n) = (0.0, 0.0, 0.0);
+        let mut student: Option<Box<dyn engine::Engine>> = None;
+        for style_name in &styles {
+            let style = StyleSpec::parse(style_name.strip_prefix("style-").unwrap()).unwrap();
+            let want = teacher_out.entry(style_name.clone()).or_insert_with(|| {
+                let mut teacher = engine::open(&config("multistyle26"), &style).unwrap();
+                frames
+                    .iter()
+                    .map(|f| teacher.stylize(f, &mut t).unwrap())
+                    .collect()
+            });
+            let fed = if of_all {
+                style.clone()
+            } else {
+                StyleSpec::parse("0").unwrap()
+            };
+            let e = match &mut student {
+                Some(e) => {
+                    e.set_style(&fed).unwrap();
+                    e
+                }
+                None => student.insert(engine::open(&config(&m.name), &fed).unwrap()),
+            };
+            for (f, a) in frames.iter().zip(want.iter()) {
+                let b = e.stylize(f, &mut t).unwrap();
+                s_sum += ssim(a, &b);
+                p_sum += psnr(a, &b);
+                n += 1.0;
+            }
         }
-        let n = frames.len() as f64;
         let (got_ssim, got_psnr) = (s_sum / n, p_sum / n);
         println!(
             "{}: SSIM {got_ssim:.4} / PSNR {got_psnr:.2} dB to the teacher on {} held-out photos; manifest says {want_ssim} / {want_psnr} dB",

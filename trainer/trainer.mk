@@ -236,6 +236,35 @@ LIVE_EXPORT = --checkpoint out/live/s$*/live.safetensors \
 	--name live-style$* --student-of multistyle26 --student-style style-$* \
 	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e) style $* on $(LIVE_FRAMES) teacher frames (640x360$(if $(filter-out 0,$(LIVE_JITTER)),$(comma) photometric jitter $(LIVE_JITTER),)) per photo of the 102 train photos (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_STEPS) steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-$*"
 
+# make live-model-all: one conditional student of all 26 styles and their blends
+# (engines/live-all.onnx, student-style "all"): it takes the teacher's `style_weights` [26],
+# which go with the whole-frame context into the per-channel scales and shifts. Each of 8
+# teacher frames per photo gets its own style (every style once in each run of 26 frames; 1
+# in 8 a blend of two), 816 frames in all; 8000 steps, about 43 minutes here. The governor
+# runs it for a style or blend with no student of its own. Measured over all 26 styles.
+LIVE_ALL_FRAMES := 8
+LIVE_ALL_STEPS  := 8000
+LIVE_ALL_BLEND  := 0.125
+LIVE_ALL_DESCRIPTION = Live student of multistyle26 for all 26 styles and their blends (style_weights into the whole-frame context branch's per-channel scales and shifts; 16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder; Conv/Relu/Add/Mul/DepthToSpace/Sigmoid, two pools, Reshape and Concat)
+LIVE_ALL_EXPORT = --checkpoint out/live/sall/live.safetensors \
+	--name live-all --student-of multistyle26 --student-style all \
+	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e), all 26 styles, on $(LIVE_ALL_FRAMES) teacher frames (640x360) per photo of the 102 train photos, each frame its own style ($(LIVE_ALL_BLEND) of them a blend of two) (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_ALL_STEPS) steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-all"
+
+.PHONY: live-model-all
+live-model-all: LIVE_FRAMES := $(LIVE_ALL_FRAMES)
+live-model-all: LIVE_STEPS := $(LIVE_ALL_STEPS)
+live-model-all: live-trainer trainer-photos
+	@mkdir -p out/live/sall
+	$(LIVE_TRAINER) distill --teacher engines/multistyle26.onnx --teacher-style all \
+		--blend $(LIVE_ALL_BLEND) --data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) \
+		$(LIVE_TRAIN) --cache out/live/sall/frames --checkpoint out/live/sall/live.safetensors --resume \
+		--preview out/live/sall/preview.png
+	$(LIVE_TRAINER) export $(LIVE_ALL_EXPORT) --out out/live/sall --description "$(LIVE_ALL_DESCRIPTION)"
+	@r=$$($(PY) trainer/eval_live.py out/live/sall/live-all.onnx engines/multistyle26.onnx all | tail -1); \
+	$(call live-quality,live-model-all); \
+	q="$$q Means over the 26 styles."; echo "$$q"; \
+	$(LIVE_TRAINER) export $(LIVE_ALL_EXPORT) --out engines --description "$$q $(LIVE_ALL_DESCRIPTION)"
+
 # The INT8 student of style N for ONNX Runtime on x86 (uint8 activations, conv outputs
 # quantized, so every conv runs as QLinearConv), calibrated on the calib photos: made in
 # out/live/sN/ first and measured against the teacher like the FP32 one, then written to

@@ -91,10 +91,14 @@ pub struct Manifest {
     /// teacher runs that style (`student-style`), the governor may run the student instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_of: Option<String>,
-    /// The teacher's style name the student reproduces.
+    /// The teacher's style name the student reproduces, or `all` for a conditional student
+    /// (it takes the teacher's style vector and stands in for every style and blend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub student_style: Option<String>,
 }
+
+/// `student-style` of a conditional student: it reproduces every style of its teacher.
+pub const ALL_STYLES: &str = "all";
 
 fn default_range() -> ValueRange {
     ValueRange::UNIT
@@ -156,6 +160,15 @@ impl Manifest {
                         .into(),
                 );
             }
+            (Some(_), Some(s))
+                if s == ALL_STYLES && (self.style_input.is_none() || self.styles.is_empty()) =>
+            {
+                return Err(
+                    "a student of all styles (student-style = \"all\") needs a style-input and its styles"
+                        .into(),
+                );
+            }
+            (Some(_), Some(s)) if s == ALL_STYLES => {}
             (Some(_), Some(_)) if self.style_input.is_some() => {
                 return Err(
                     "a student (student-of) reproduces one style and takes no style-input".into(),
@@ -244,9 +257,19 @@ mod tests {
         let e = Manifest::parse(&(base.clone() + "student-of = \"multistyle26\"\n")).unwrap_err();
         assert!(e.contains("go together"), "{e}");
         let e = Manifest::parse(
-            &(base + "student-of = \"m\"\nstudent-style = \"a\"\nstyle-input = \"w\"\n"),
+            &(base.clone() + "student-of = \"m\"\nstudent-style = \"a\"\nstyle-input = \"w\"\n"),
         )
         .unwrap_err();
         assert!(e.contains("takes no style-input"), "{e}");
+        // A student of all styles takes the teacher's style vector, and must say so.
+        let all = base.clone() + "student-of = \"m\"\nstudent-style = \"all\"\n";
+        let e = Manifest::parse(&all).unwrap_err();
+        assert_eq!(
+            e,
+            "a student of all styles (student-style = \"all\") needs a style-input and its styles"
+        );
+        let m = Manifest::parse(&(all + "style-input = \"w\"\nstyles = [\"a\", \"b\"]\n")).unwrap();
+        assert_eq!(m.student_style.as_deref(), Some(ALL_STYLES));
+        assert_eq!(Manifest::parse(&m.to_toml()), Ok(m));
     }
 }

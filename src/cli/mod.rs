@@ -154,8 +154,8 @@ struct RunArgs {
     /// Where the monitor reads /sys from.
     #[arg(long)]
     sysfs_root: Option<PathBuf>,
-    /// Whether the governor may run a live student of the running style in its teacher's
-    /// place (`[governor] students`): on or off.
+    /// Whether the governor may run a live student of the running style (or the student of
+    /// all styles) in its teacher's place (`[governor] students`): on or off.
     #[arg(long, value_parser = ["on", "off"])]
     students: Option<String>,
     /// Process every frame instead of only the newest (files, tests).

@@ -347,7 +347,8 @@ pub struct GovernorConfig {
     #[serde(default)]
     pub ladder: Option<Vec<LadderEntry>>,
     /// Let the governor run a student of the running style (a model whose manifest says
-    /// `student-of` the configured model) in place of its teacher.
+    /// `student-of` the configured model), or else a student of all its styles
+    /// (`student-style = "all"`, fed the running style vector), in place of its teacher.
     #[serde(default = "default_true")]
     pub students: bool,
 }

@@ -36,6 +36,11 @@ pub struct DistillConfig {
     pub jitter: f32,
     pub frame_w: u32,
     pub frame_h: u32,
+    /// Styles of a conditional student (0: the one style the teacher was opened with): each
+    /// frame gets its own style vector (see [`frame_styles`]) and the teacher styles it so.
+    pub styles: usize,
+    /// Share of a conditional student's frames that get a blend of two styles.
+    pub blend: f32,
     /// Square crop side (a multiple of 4).
     pub size: u32,
     pub batch: usize,
@@ -68,6 +73,41 @@ pub fn cosine_lr(lr: f64, lr_end: f64, step: u64, steps: u64) -> f64 {
 pub struct Pair {
     pub input: RgbImage,
     pub target: RgbImage,
+    /// The style vector the teacher ran with, for a conditional student (else empty).
+    pub style: Vec<f32>,
+}
+
+/// The style vectors of `count` frames for a conditional student of `styles` styles:
+/// one-hot, every style once in each run of `styles` frames (in a seeded order, so the
+/// frames of one photo get different styles), and a `blend` share of them mixed with a
+/// second style at a weight within 0.25..0.75. Deterministic for a seed; empty vectors when
+/// `styles` is 0.
+pub fn frame_styles(seed: u64, count: usize, styles: usize, blend: f32) -> Vec<Vec<f32>> {
+    if styles == 0 {
+        return vec![Vec::new(); count];
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x57_71e5);
+    let mut order: Vec<usize> = Vec::new();
+    (0..count)
+        .map(|_| {
+            if order.is_empty() {
+                order = (0..styles).collect();
+                for i in (1..styles).rev() {
+                    order.swap(i, rng.random_range(0..=i));
+                }
+            }
+            let k = order.pop().unwrap_or(0);
+            let mut w = vec![0.0; styles];
+            w[k] = 1.0;
+            if styles > 1 && rng.random_range(0.0..1.0) < blend {
+                let other = (k + rng.random_range(1..styles)) % styles;
+                let a = rng.random_range(0.25..0.75);
+                w[k] = a;
+                w[other] = 1.0 - a;
+            }
+            w
+        })
+        .collect()
 }
 
 /// `img` resized to cover `w`x`h` times `zoom`, then the `w`x`h` window at (`fx`, `fy`)
@@ -150,9 +190,18 @@ pub fn make_pairs(
     // What the frames depend on besides the photos and the teacher's style (the cache
     // folder is one per style): a cache made with other settings is made again.
     let key = format!(
-        "frames {} seed {} jitter {} frame {}x{}\n",
-        cfg.frames, cfg.seed, cfg.jitter, cfg.frame_w, cfg.frame_h
+        "frames {} seed {} jitter {} frame {}x{}{}\n",
+        cfg.frames,
+        cfg.seed,
+        cfg.jitter,
+        cfg.frame_w,
+        cfg.frame_h,
+        match cfg.styles {
+            0 => String::new(),
+            s => format!(" styles {s} blend {}", cfg.blend),
+        }
     );
+    let styles = frame_styles(cfg.seed, count, cfg.styles, cfg.blend);
     let key_file = cfg.cache.as_ref().map(|d| d.join("frames.key"));
     let key_matches = key_file
         .as_ref()
@@ -167,6 +216,7 @@ pub fn make_pairs(
             pairs.push(Pair {
                 input: read("photo")?,
                 target: read("teacher")?,
+                style: styles[i].clone(),
             });
         }
         eprintln!("{count} teacher frames read from the cache");
@@ -202,6 +252,10 @@ pub fn make_pairs(
                 let gain = [draw(j / 3.0), draw(j / 3.0), draw(j / 3.0)];
                 input = jitter(&input, b, c, s, gain);
             }
+            let style = styles[pairs.len()].clone();
+            if !style.is_empty() {
+                teacher.set_style_vector(style.clone());
+            }
             let target = teach(teacher, &input)?;
             if let (Some(a), Some(b)) =
                 (cached(pairs.len(), "photo"), cached(pairs.len(), "teacher"))
@@ -209,7 +263,11 @@ pub fn make_pairs(
                 data::save_png(&input, &a)?;
                 data::save_png(&target, &b)?;
             }
-            pairs.push(Pair { input, target });
+            pairs.push(Pair {
+                input,
+                target,
+                style,
+            });
         }
     }
     if let Some(f) = key_file {
@@ -266,6 +324,17 @@ pub fn contexts(pairs: &[Pair], config: &LiveConfig, device: &Device) -> Vec<Ten
         .iter()
         .map(|p| live::context_input(data::to_tensor(std::slice::from_ref(&p.input), device)))
         .collect()
+}
+
+/// The style vectors of the pairs `which` as one [n, S, 1, 1] batch, for a conditional
+/// student (None when the pairs have none).
+pub fn style_batch(pairs: &[Pair], which: &[usize], device: &Device) -> Option<Tensor<4>> {
+    let s = pairs.first()?.style.len();
+    if s == 0 {
+        return None;
+    }
+    let data: Vec<f32> = which.iter().flat_map(|&i| pairs[i].style.clone()).collect();
+    Some(Tensor::<1>::from_floats(data.as_slice(), device).reshape([which.len(), s, 1, 1]))
 }
 
 /// The contexts of the pairs `which` as one batch (None when `all` is empty).
@@ -348,16 +417,20 @@ impl Distiller {
 
     /// One Adam step on (`input`, `target`), both [n, 3, s, s] 0..1 on the plain device,
     /// with the whole frames' `context` (see [`contexts`]) for a context branch.
+    /// `styles` are a conditional student's style vectors ([`style_batch`]).
     pub fn step(
         &mut self,
         input: Tensor<4>,
         target: Tensor<4>,
         context: Option<Tensor<4>>,
+        styles: Option<Tensor<4>>,
     ) -> DistillTerms {
         self.adam.lr = cosine_lr(self.cfg.lr, self.cfg.lr_end, self.adam.step, self.cfg.steps);
-        let output = self
-            .net
-            .forward_with(input.autodiff(), context.map(|c| c.autodiff()));
+        let output = self.net.forward_styled(
+            input.autodiff(),
+            context.map(|c| c.autodiff()),
+            styles.map(|s| s.autodiff()),
+        );
         let (l1, s) = self.loss(output, target.autodiff().detach());
         let total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
         let terms = DistillTerms {
@@ -433,7 +506,13 @@ impl Distiller {
         while self.adam.step < cfg.steps {
             let (input, target, which) = batch(pairs, &cfg, self.adam.step, &plain);
             let context = context_batch(&all, &which);
-            last = self.step(input.clone(), target.clone(), context.clone());
+            let styles = style_batch(pairs, &which, &plain);
+            last = self.step(
+                input.clone(),
+                target.clone(),
+                context.clone(),
+                styles.clone(),
+            );
             (sum.total, sum.l1, sum.ssim) = (
                 sum.total + last.total,
                 sum.l1 + last.l1,
@@ -462,7 +541,10 @@ impl Distiller {
             if let Some(p) = &cfg.preview
                 && (step.is_multiple_of(cfg.preview_every.max(1)) || step == cfg.steps)
             {
-                let output = self.net.valid().forward_with(input.clone(), context);
+                let output = self
+                    .net
+                    .valid()
+                    .forward_styled(input.clone(), context, styles);
                 let mut tiles = Vec::new();
                 for i in 0..cfg.batch.min(4) {
                     tiles.push(data::to_image(&input, i));

@@ -30,11 +30,19 @@ use crate::transformer::TransformerNet;
 pub enum ExportError {
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
+    #[error("{name} takes a vector of {want} styles but {got} style names were given")]
+    Styles {
+        name: String,
+        want: usize,
+        got: usize,
+    },
 }
 
 /// Input and output names, as the manifest declares them.
 pub const INPUT: &str = "image";
 pub const OUTPUT: &str = "stylized";
+/// A conditional student's style-vector input (multistyle26's name for it).
+pub const STYLE_INPUT: &str = "style_weights";
 
 #[derive(Default)]
 struct Graph {
@@ -232,17 +240,26 @@ impl Graph {
 }
 
 fn image_value(name: &str) -> ValueInfoProto {
+    use dimension::Value::{DimParam, DimValue};
+    value(
+        name,
+        vec![
+            DimValue(1),
+            DimValue(3),
+            DimParam("height".into()),
+            DimParam("width".into()),
+        ],
+    )
+}
+
+/// A float tensor value of shape `dims`.
+fn value(name: &str, dims: Vec<dimension::Value>) -> ValueInfoProto {
     let dim = |v: dimension::Value| Dimension {
         value: Some(v),
         ..Default::default()
     };
     let shape = TensorShapeProto {
-        dim: vec![
-            dim(dimension::Value::DimValue(1)),
-            dim(dimension::Value::DimValue(3)),
-            dim(dimension::Value::DimParam("height".into())),
-            dim(dimension::Value::DimParam("width".into())),
-        ],
+        dim: dims.into_iter().map(dim).collect(),
         ..Default::default()
     };
     let tensor = type_proto::Tensor {
@@ -264,8 +281,13 @@ fn image_value(name: &str) -> ValueInfoProto {
 /// A network that export can write as ONNX.
 pub trait ToOnnx {
     /// The ONNX model as bytes: input `image` and output `stylized`, both
-    /// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4).
+    /// [1, 3, height, width] RGB 0..1, height and width free (multiples of 4); a
+    /// conditional student also takes `style_weights` [S].
     fn to_onnx(&self, name: &str) -> Vec<u8>;
+    /// Length of the style vector a conditional student takes (0: none).
+    fn styles(&self) -> usize {
+        0
+    }
     /// What height and width must be multiples of (the manifest's `pad-multiple`).
     fn pad_multiple(&self) -> u32 {
         4
@@ -281,6 +303,10 @@ impl ToOnnx for TransformerNet {
 impl ToOnnx for LiveNet {
     fn pad_multiple(&self) -> u32 {
         if self.deep.is_some() { 8 } else { 4 }
+    }
+
+    fn styles(&self) -> usize {
+        self.styles()
     }
 
     fn to_onnx(&self, name: &str) -> Vec<u8> {
@@ -308,7 +334,13 @@ impl ToOnnx for LiveNet {
                 let z = conv(&mut g, cv, &y);
                 y = g.node("Relu", &[&z], vec![]);
             }
-            let y = g.node("GlobalAveragePool", &[&y], vec![]);
+            let mut y = g.node("GlobalAveragePool", &[&y], vec![]);
+            if self.styles() > 0 {
+                // The style vector [S] as [1, S, 1, 1] after the global average.
+                let shape = g.ints("shape", vec![1, self.styles() as i64, 1, 1]);
+                let s = g.node("Reshape", &[STYLE_INPUT, &shape], vec![]);
+                y = g.node("Concat", &[&y, &s], vec![attr_int("axis", 1)]);
+            }
             let y = g.conv(&c.fc, &y);
             let h = g.node("Relu", &[&y], vec![]);
             for (s, b) in c.scale.iter().zip(&c.shift) {
@@ -371,7 +403,12 @@ impl ToOnnx for LiveNet {
             None => shuffle(&mut g, &y),
         };
         g.node("Sigmoid", &[&y], vec![]);
-        finish(g, name)
+        let mut inputs = vec![image_value(INPUT)];
+        if self.styles() > 0 {
+            let s = dimension::Value::DimValue(self.styles() as i64);
+            inputs.push(value(STYLE_INPUT, vec![s]));
+        }
+        finish(g, name, inputs)
     }
 }
 
@@ -391,11 +428,12 @@ pub fn to_onnx(net: &TransformerNet, name: &str) -> Vec<u8> {
     }
     let y = g.conv_layer(&net.output, &x);
     g.node("Sigmoid", &[&y], vec![]);
-    finish(g, name)
+    finish(g, name, vec![image_value(INPUT)])
 }
 
-/// The model around `g`'s nodes, with the last node's output renamed to `stylized`.
-fn finish(mut g: Graph, name: &str) -> Vec<u8> {
+/// The model around `g`'s nodes taking `inputs`, with the last node's output renamed to
+/// `stylized`.
+fn finish(mut g: Graph, name: &str, inputs: Vec<ValueInfoProto>) -> Vec<u8> {
     if let Some(last) = g.nodes.last_mut() {
         last.output = vec![OUTPUT.to_string()];
     }
@@ -403,7 +441,7 @@ fn finish(mut g: Graph, name: &str) -> Vec<u8> {
         name: name.into(),
         node: g.nodes,
         initializer: g.initializers,
-        input: vec![image_value(INPUT)],
+        input: inputs,
         output: vec![image_value(OUTPUT)],
         ..Default::default()
     };
@@ -429,13 +467,24 @@ pub struct ManifestInfo<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub provenance: &'a str,
-    /// For a student: the teacher model and the style of it the student reproduces.
+    /// For a student: the teacher model and the style of it the student reproduces
+    /// (`all` for a conditional student).
     pub student_of: Option<(&'a str, &'a str)>,
+    /// A conditional student's style names (the teacher's), one per style-vector entry.
+    pub styles: &'a [String],
 }
 
 /// Writes `<dir>/<name>.onnx` and its manifest `<dir>/<name>.toml` (making `dir` if it is
 /// missing); returns the sha256.
 pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<String, ExportError> {
+    let conditional = net.styles() > 0;
+    if conditional && info.styles.len() != net.styles() {
+        return Err(ExportError::Styles {
+            name: info.name.into(),
+            want: net.styles(),
+            got: info.styles.len(),
+        });
+    }
     let bytes = net.to_onnx(info.name);
     std::fs::create_dir_all(dir).map_err(|e| ExportError::Write {
         path: dir.display().to_string(),
@@ -466,8 +515,12 @@ pub fn export<N: ToOnnx>(net: &N, dir: &Path, info: &ManifestInfo) -> Result<Str
         output_range: ValueRange::UNIT,
         pad_multiple: net.pad_multiple(),
         size: SizeSupport::Any(AnyTag::Any),
-        style_input: None,
-        styles: Vec::new(),
+        style_input: conditional.then(|| STYLE_INPUT.to_string()),
+        styles: if conditional {
+            info.styles.to_vec()
+        } else {
+            Vec::new()
+        },
         style_vector_len: None,
         student_of: info.student_of.map(|(m, _)| m.to_string()),
         student_style: info.student_of.map(|(_, s)| s.to_string()),

@@ -44,6 +44,12 @@ pub struct LiveConfig {
     /// residual blocks, for large-scale tone. Frames must then be multiples of 8.
     #[config(default = 0)]
     pub live_deep: usize,
+    /// Styles of a conditional student (0: one style): the teacher's style vector of this
+    /// length goes, next to the context's global average, into the context branch's 1x1
+    /// conv, so the per-channel scales and shifts follow the style (and blends of styles) as
+    /// the teacher's conditional instance norm does. Needs a context branch.
+    #[config(default = 0)]
+    pub live_styles: usize,
 }
 
 /// The named sizes the CLI offers as `--arch`.
@@ -70,6 +76,7 @@ impl LiveConfig {
         obj.entry("live_dilate").or_insert(false.into());
         obj.entry("live_context").or_insert(0.into());
         obj.entry("live_deep").or_insert(0.into());
+        obj.entry("live_styles").or_insert(0.into());
         serde_json::from_value(v).ok()
     }
 
@@ -108,8 +115,12 @@ impl LiveConfig {
             0 => String::new(),
             c => format!(" deep {c}"),
         };
+        let styles = match self.live_styles {
+            0 => String::new(),
+            s => format!(" {s} styles"),
+        };
         format!(
-            "{c1}/{c2}x{} c{}{d}{k}{deep}",
+            "{c1}/{c2}x{} c{}{d}{k}{deep}{styles}",
             self.live_blocks, self.live_out
         )
     }
@@ -151,7 +162,7 @@ impl LiveConfig {
             };
             LiveContext {
                 convs: vec![conv(3, k, 2), conv(k, k, 2), conv(k, k, 2)],
-                fc: one(k, k),
+                fc: one(k + self.live_styles, k),
                 scale: film(),
                 shift: film(),
             }
@@ -206,7 +217,8 @@ impl LiveConfig {
 pub struct LiveContext {
     /// Stride-2 3x3 convs on the 4x4-pooled frame, each followed by ReLU.
     pub convs: Vec<Conv2d>,
-    /// 1x1 conv on the global average, followed by ReLU.
+    /// 1x1 conv on the global average (and, for a conditional student, the style vector
+    /// after it), followed by ReLU.
     pub fc: Conv2d,
     /// 1x1 convs to `1 + scale` (the 1 is added in forward) and to the shift.
     pub scale: Vec<Conv2d>,
@@ -221,13 +233,28 @@ pub fn context_input(frame: Tensor<4>) -> Tensor<4> {
 }
 
 impl LiveContext {
-    /// (scale, shift) per FiLM point, each [n, C2, 1, 1], from a pooled frame.
-    pub fn film(&self, pooled: Tensor<4>) -> Vec<(Tensor<4>, Tensor<4>)> {
+    /// (scale, shift) per FiLM point, each [n, C2, 1, 1], from a pooled frame and, for a
+    /// conditional student, the style vectors `styles` [n, S, 1, 1] (None: all zero).
+    pub fn film(
+        &self,
+        pooled: Tensor<4>,
+        styles: Option<Tensor<4>>,
+    ) -> Vec<(Tensor<4>, Tensor<4>)> {
         let mut c = pooled;
         for conv in &self.convs {
             c = relu(conv.forward(c));
         }
         let g = c.mean_dim(2).mean_dim(3);
+        let [n, k, _, _] = g.dims();
+        let extra = self.fc.weight.dims()[1].saturating_sub(k);
+        let g = match (extra, styles) {
+            (0, _) => g,
+            (_, Some(s)) => Tensor::cat(vec![g, s], 1),
+            (s, None) => {
+                let zeros = Tensor::zeros([n, s, 1, 1], &g.device());
+                Tensor::cat(vec![g, zeros], 1)
+            }
+        };
         let h = relu(self.fc.forward(g));
         self.scale
             .iter()
@@ -276,6 +303,14 @@ pub struct LiveNet {
 }
 
 impl LiveNet {
+    /// Length of a conditional student's style vector (0: a one-style student).
+    pub fn styles(&self) -> usize {
+        self.context.as_ref().map_or(0, |c| {
+            let k = c.fc.weight.dims()[0];
+            c.fc.weight.dims()[1].saturating_sub(k)
+        })
+    }
+
     /// RGB 0..1 in, stylized RGB 0..1 out.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = self.context.as_ref().map(|_| context_input(x.clone()));
@@ -285,8 +320,19 @@ impl LiveNet {
     /// `x` (a crop, or the whole frame) with the context branch fed `pooled`, the whole
     /// frame's [`context_input`] (ignored without a context branch).
     pub fn forward_with(&self, x: Tensor<4>, pooled: Option<Tensor<4>>) -> Tensor<4> {
+        self.forward_styled(x, pooled, None)
+    }
+
+    /// [`Self::forward_with`] for a conditional student: `styles` [n, S, 1, 1] are the style
+    /// vectors (None: all zero; ignored by a one-style student).
+    pub fn forward_styled(
+        &self,
+        x: Tensor<4>,
+        pooled: Option<Tensor<4>>,
+        styles: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         let film = match (&self.context, pooled) {
-            (Some(c), Some(p)) => c.film(p),
+            (Some(c), Some(p)) => c.film(p, styles),
             _ => Vec::new(),
         };
         let apply = |x: Tensor<4>, i: usize| match film.get(i) {

@@ -81,9 +81,13 @@ pub struct DistillArgs {
     data: PathBuf,
     #[arg(long, default_value = "engines/multistyle26.onnx")]
     teacher: PathBuf,
-    /// Style index of the multistyle26 teacher.
+    /// Style index of the multistyle26 teacher, or `all`: a conditional student of all 26
+    /// styles (needs --live-context; each frame gets a style, see --blend).
     #[arg(long)]
-    teacher_style: usize,
+    teacher_style: String,
+    /// For `--teacher-style all`: the share of frames styled with a blend of two styles.
+    #[arg(long, default_value_t = 0.125)]
+    blend: f32,
     #[command(flatten)]
     net: LiveArgs,
     /// Teacher frames per photo (the first at zoom 1, the rest zoomed in; odd ones mirrored).
@@ -135,9 +139,33 @@ pub struct DistillArgs {
     log_every: u64,
 }
 
-/// Distils one style of the teacher into a live student.
+/// The styles of the multistyle26 teacher.
+const TEACHER_STYLES: usize = 26;
+
+/// Distils one style of the teacher (or all of them) into a live student.
 pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
-    let config = a.net.config()?;
+    let mut config = a.net.config()?;
+    let style = match a.teacher_style.as_str() {
+        "all" => None,
+        s => match s.parse::<usize>() {
+            Ok(k) if k < TEACHER_STYLES => Some(k),
+            _ => bail!(
+                "--teacher-style {s}: expected a style index 0 to {} or all",
+                TEACHER_STYLES - 1
+            ),
+        },
+    };
+    if style.is_none() {
+        if config.live_context == 0 {
+            bail!(
+                "--teacher-style all needs a context branch (--live-context K): the style enters there"
+            );
+        }
+        config.live_styles = TEACHER_STYLES;
+    }
+    if !(0.0..=1.0).contains(&a.blend) {
+        bail!("--blend must be within 0 and 1 (got {})", a.blend);
+    }
     let m = config.frame_multiple();
     if ![a.size, a.frame_width, a.frame_height]
         .iter()
@@ -155,6 +183,8 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         jitter: a.jitter,
         frame_w: a.frame_width,
         frame_h: a.frame_height,
+        styles: config.live_styles,
+        blend: a.blend,
         size: a.size,
         batch: a.batch,
         steps: a.steps,
@@ -171,7 +201,7 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         preview_every: a.preview_every,
         log_every: a.log_every,
     };
-    let mut teacher = OnnxImageModel::multistyle(&a.teacher, a.teacher_style)?;
+    let mut teacher = OnnxImageModel::multistyle(&a.teacher, style.unwrap_or(0))?;
     let pairs = distill::make_pairs(&cfg, &mut teacher)?;
     drop(teacher);
     let mut d = Distiller::new(config, cfg, device);
@@ -230,6 +260,7 @@ pub fn probe(
                 description: "live probe (initial weights)",
                 provenance: "stylerd-train live-probe",
                 student_of: None,
+                styles: &[],
             },
         )?;
         println!(
@@ -266,5 +297,34 @@ mod tests {
                 "{j}"
             );
         }
+    }
+
+    #[test]
+    fn distill_refuses_a_bad_teacher_style_or_blend_in_one_sentence() {
+        let err = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["distill"][..], args].concat()).unwrap();
+            distill(cli.args, &Device::flex()).unwrap_err().to_string()
+        };
+        for s in ["26", "x", "1.5", "All"] {
+            assert_eq!(
+                err(&["--teacher-style", s]),
+                format!("--teacher-style {s}: expected a style index 0 to 25 or all")
+            );
+        }
+        assert_eq!(
+            err(&["--teacher-style", "all"]),
+            "--teacher-style all needs a context branch (--live-context K): the style enters there"
+        );
+        assert_eq!(
+            err(&[
+                "--teacher-style",
+                "all",
+                "--live-context",
+                "8",
+                "--blend",
+                "1.5"
+            ]),
+            "--blend must be within 0 and 1 (got 1.5)"
+        );
     }
 }

@@ -75,9 +75,13 @@ enum Command {
         /// manifest's student-of, so the daemon's governor can run the student in its place.
         #[arg(long, requires = "student_style")]
         student_of: Option<String>,
-        /// The teacher's style the student reproduces (e.g. style-19).
+        /// The teacher's style the student reproduces (e.g. style-19), or `all` for a
+        /// conditional student (its style names come from the teacher's manifest).
         #[arg(long, requires = "student_of")]
         student_style: Option<String>,
+        /// The teacher's manifest, for `--student-style all` (default: engines/<student-of>.toml).
+        #[arg(long)]
+        teacher_manifest: Option<PathBuf>,
     },
     /// Per-image optimisation (Gatys et al.) with the same loss network.
     Gatys {
@@ -328,13 +332,28 @@ fn run(cli: Cli) -> Result<()> {
             provenance,
             student_of,
             student_style,
+            teacher_manifest,
         } => {
             let ck = stylerd_train::checkpoint::read(&checkpoint)?;
+            let mut styles = Vec::new();
+            if let (Some(t), Some(stylerd_manifest::ALL_STYLES)) =
+                (&student_of, student_style.as_deref())
+            {
+                let path =
+                    teacher_manifest.unwrap_or_else(|| PathBuf::from(format!("engines/{t}.toml")));
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read the teacher's manifest {}", path.display())
+                })?;
+                styles = stylerd_manifest::Manifest::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                    .styles;
+            }
             let info = ManifestInfo {
                 name: &name,
                 description: &description,
                 provenance: &provenance,
                 student_of: student_of.as_deref().zip(student_style.as_deref()),
+                styles: &styles,
             };
             let sha = if let Some(config) = LiveConfig::from_json(&ck.meta.network) {
                 let (net, _) = ck.restore(config.init(&device), &device)?;

@@ -112,7 +112,17 @@ impl OnnxImageModel {
     /// skipped in the skip ledger when ONNX Runtime is not installed.
     #[cfg(test)]
     pub(crate) fn open_or_skip(path: &Path, what: &str) -> Option<Self> {
-        match Self::open(path, "image", "stylized", None) {
+        Self::open_styled_or_skip(path, what, None)
+    }
+
+    /// [`Self::open_or_skip`] with a style-vector input and its value.
+    #[cfg(test)]
+    pub(crate) fn open_styled_or_skip(
+        path: &Path,
+        what: &str,
+        style: Option<(String, Vec<f32>)>,
+    ) -> Option<Self> {
+        match Self::open(path, "image", "stylized", style) {
             Ok(m) => Some(m),
             Err(TeacherError::RuntimeMissing(s)) => {
                 stylerd_testkit::skip(
@@ -155,6 +165,13 @@ impl OnnxImageModel {
                 message: e.to_string(),
             })?;
         Ok(out.to_vec())
+    }
+
+    /// Feeds `w` to the style-vector input from now on (a model opened with one).
+    pub fn set_style_vector(&mut self, w: Vec<f32>) {
+        if let Some((_, v)) = &mut self.style {
+            *v = w;
+        }
     }
 
     /// multistyle26 with style `k` of 26 selected (a one-hot style vector).

@@ -1,6 +1,7 @@
 //! Model rungs (issue 13): the students of the running style that the governor may run in
 //! place of the configured model (manifests saying `student-of` it and `student-style` the
-//! style now running, not a blend), their engines, and what each costs per pixel, timed here
+//! style now running, not a blend, or `all`: a conditional student fed the running style
+//! vector, for any style or blend), their engines, and what each costs per pixel, timed here
 //! on the configured size so the governor can compare rungs of different models; and
 //! `stylize`, which runs a frame on the rung's engine.
 
@@ -13,6 +14,7 @@ use crate::frame::{RgbImage, resize_bilinear};
 use crate::governor::{Governor, LadderModel, LadderSpec, Rung};
 use crate::model::Manifest;
 use crate::style::StyleSpec;
+use stylerd_manifest::ALL_STYLES;
 
 /// Students' engines, opened once, and each model's time per frame at the configured size.
 #[derive(Default)]
@@ -114,8 +116,10 @@ impl FrameLoop {
 
     /// The students a ladder may run now, with their costs relative to the configured
     /// model: for the default ladder the fastest one (timed here), for a configured one
-    /// those it names. Empty when students are off, a picture's style or a blend runs, or the
-    /// network is fixed-size.
+    /// those it names. A student of the running style (not a blend) comes first; a student of
+    /// all styles (`student-style = "all"`, the teacher's style vector as input) stands in
+    /// for any style or blend of the teacher, and is fed the running one. Empty when
+    /// students are off, a picture's style runs, or the network is fixed-size.
     fn ladder_students(&mut self) -> Vec<LadderModel> {
         let config = &self.cx.config;
         if !config.governor.students
@@ -125,26 +129,45 @@ impl FrameLoop {
             return Vec::new();
         }
         let teacher = self.cx.engine.info().model.clone();
-        let Some(style) = single_style(&self.cx.shared.state().style, self.cx.engine.styles())
-        else {
+        let spec_text = self.cx.shared.state().style;
+        let Ok(spec) = StyleSpec::parse(&spec_text) else {
             return Vec::new();
         };
+        let styles = self.cx.engine.styles().to_vec();
+        let style = single_style(&spec_text, &styles);
         let size = config.engine.size;
-        let candidates = Manifest::list(&config.engine.models_dir)
+        let manifests: Vec<Manifest> = Manifest::list(&config.engine.models_dir)
             .unwrap_or_default()
             .into_iter()
             .filter(|m| {
                 m.student_of.as_deref() == Some(teacher.as_str())
-                    && m.student_style.as_deref() == Some(style.as_str())
                     && m.accepts(size.width, size.height).is_ok()
             })
-            .map(|m| m.name.clone());
+            .collect();
+        let of_style = |m: &&Manifest| style.is_some() && m.student_style == style;
+        let of_all = |m: &&Manifest| {
+            m.student_style.as_deref() == Some(ALL_STYLES)
+                && !styles.is_empty()
+                && m.styles == styles
+        };
+        let names = |keep: &dyn Fn(&&Manifest) -> bool| -> Vec<(String, bool)> {
+            manifests
+                .iter()
+                .filter(keep)
+                .map(|m| (m.name.clone(), of_all(&m)))
+                .collect()
+        };
         let configured = config.governor.ladder.is_some();
-        let wanted: Vec<String> = match &config.governor.ladder {
-            Some(entries) => candidates
-                .filter(|c| entries.iter().any(|e| e.model.as_deref() == Some(c)))
+        let wanted: Vec<(String, bool)> = match &config.governor.ladder {
+            Some(entries) => names(&|m| of_style(m) || of_all(m))
+                .into_iter()
+                .filter(|(c, _)| entries.iter().any(|e| e.model.as_deref() == Some(c)))
                 .collect(),
-            None => candidates.collect(),
+            // The default ladder prefers the running style's own students.
+            None => match names(&of_style) {
+                own if own.is_empty() => names(&of_all),
+                own => own,
+            },
         };
         if wanted.is_empty() {
             return Vec::new();
@@ -154,23 +177,30 @@ impl FrameLoop {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for name in wanted {
-            if !self.students.engines.contains_key(&name) {
-                let mut ec = self.cx.config.engine.clone();
-                ec.model = name.clone();
-                ec.plan = None;
-                let opened = StyleSpec::parse("0")
-                    .map_err(|e| e.to_string())
-                    .and_then(|spec| engine::open(&ec, &spec).map_err(|e| e.to_string()));
-                match opened {
-                    Ok(e) => {
-                        self.students.engines.insert(name.clone(), e);
-                    }
-                    Err(e) => {
-                        tracing::warn!(model = %name, error = %e, "student not opened; its rungs are left out");
-                        continue;
-                    }
+        for (name, all_styles) in wanted {
+            // A student of all styles runs the spec now running; one of a style, its only one.
+            let fed = if all_styles {
+                spec.clone()
+            } else {
+                StyleSpec::parse("0").unwrap_or_else(|_| spec.clone())
+            };
+            let ready = match self.students.engines.get_mut(&name) {
+                Some(e) if all_styles => e.set_style(&fed).map_err(|e| e.to_string()),
+                Some(_) => Ok(()),
+                None => {
+                    let mut ec = self.cx.config.engine.clone();
+                    ec.model = name.clone();
+                    ec.plan = None;
+                    engine::open(&ec, &fed)
+                        .map(|e| {
+                            self.students.engines.insert(name.clone(), e);
+                        })
+                        .map_err(|e| e.to_string())
                 }
+            };
+            if let Err(e) = ready {
+                tracing::warn!(model = %name, error = %e, "student not opened; its rungs are left out");
+                continue;
             }
             if let Some(ms) = self.model_ms(&name, full) {
                 tracing::info!(

@@ -27,6 +27,7 @@ fn round_trip_at<N: ToOnnx>(
         description: "test",
         provenance: "test",
         student_of: None,
+        styles: &[],
     };
     // A missing output folder is made.
     let out = dir.path().join("new");
@@ -85,25 +86,20 @@ fn live_onnx_export_matches_the_burn_forward_pass_with_only_fast_ops() {
     }
 }
 
-#[test]
-fn live_context_onnx_export_matches_the_burn_forward_pass() {
-    use crate::live::LiveConfig;
-    let device = Device::flex();
-    let cfg = LiveConfig::new([4, 8], 2).with_live_context(6);
-    let mut net = cfg.init(&device);
-    // The same weights every run (the seed is global: other tests drawing at the same time
-    // can still shift it, so the biases below also keep the check from depending on luck).
+/// Gives a live net's context branch random weights so the FiLM path counts (its scales and
+/// shifts start at zero). The same weights every run (the seed is global: other tests
+/// drawing at the same time can still shift it, so the biases below also keep the checks
+/// from depending on luck): the context convs and the 1x1 conv get biases around 0.5, so
+/// their ReLUs pass most of the input and the scales really vary with the frame (centred at
+/// 0, a draw could zero a whole layer and cut the context off).
+fn randomize_context(net: &mut LiveNet, device: &Device) {
     device.seed(13);
-    // The scales and shifts start at zero: give the branch weights so the FiLM path
-    // counts. The context convs and the 1x1 conv get biases around 0.5, so their ReLUs
-    // pass most of the input and the scales really vary with the frame (centred at 0, a
-    // draw could zero a whole layer and cut the context off).
     let random = |c: Conv2d, bias_mean: f64| Conv2d {
         weight: c.weight.map(|w| {
             Tensor::random(
                 w.dims(),
                 burn::tensor::Distribution::Normal(0.0, 0.5),
-                &device,
+                device,
             )
         }),
         bias: c.bias.map(|b| {
@@ -111,7 +107,7 @@ fn live_context_onnx_export_matches_the_burn_forward_pass() {
                 Tensor::random(
                     b.dims(),
                     burn::tensor::Distribution::Normal(bias_mean, 0.25),
-                    &device,
+                    device,
                 )
             })
         }),
@@ -124,6 +120,15 @@ fn live_context_onnx_export_matches_the_burn_forward_pass() {
         scale: ctx.scale.into_iter().map(|c| random(c, 0.0)).collect(),
         shift: ctx.shift.into_iter().map(|c| random(c, 0.0)).collect(),
     });
+}
+
+#[test]
+fn live_context_onnx_export_matches_the_burn_forward_pass() {
+    use crate::live::LiveConfig;
+    let device = Device::flex();
+    let cfg = LiveConfig::new([4, 8], 2).with_live_context(6);
+    let mut net = cfg.init(&device);
+    randomize_context(&mut net, &device);
     let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
     let ops: Vec<&str> = model
         .graph
@@ -204,4 +209,74 @@ fn live_deep_onnx_export_matches_the_burn_forward_pass() {
         );
     }
     round_trip_at(&net, |x| net.forward(x), "live deep", [16, 24]);
+}
+
+/// A conditional student (`--teacher-style all`): the style vector goes into the context
+/// branch, the ONNX graph takes it as `style_weights` [S] like the teacher, ONNX Runtime
+/// matches burn with a blend fed, and the manifest names the styles.
+#[test]
+fn conditional_live_onnx_export_takes_the_style_vector() {
+    use crate::live::LiveConfig;
+    let device = Device::flex();
+    let cfg = LiveConfig::new([4, 8], 2)
+        .with_live_context(6)
+        .with_live_styles(3);
+    let mut net = cfg.init(&device);
+    randomize_context(&mut net, &device);
+    assert_eq!(net.styles(), 3);
+    let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let info = |styles| ManifestInfo {
+        name: "cond",
+        description: "test",
+        provenance: "test",
+        student_of: Some(("teacher", "all")),
+        styles,
+    };
+    let e = export(&net, dir.path(), &info(&names[..2])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cond takes a vector of 3 styles but 2 style names were given"
+    );
+    export(&net, dir.path(), &info(&names)).unwrap();
+    let manifest = stylerd_manifest::Manifest::parse(
+        &std::fs::read_to_string(dir.path().join("cond.toml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest.style_input.as_deref(), Some(STYLE_INPUT));
+    assert_eq!(manifest.styles, names);
+    assert_eq!(manifest.student_style.as_deref(), Some("all"));
+    let model = ModelProto::parse_from_bytes(&net.to_onnx("cond")).unwrap();
+    let inputs: Vec<&str> = model.graph.input.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(inputs, [INPUT, STYLE_INPUT]);
+    let (h, w) = (12, 16);
+    let x = Tensor::<4>::random([1, 3, h, w], burn::tensor::Distribution::Default, &device);
+    let styled = |v: [f32; 3]| {
+        let s = Tensor::<1>::from_floats(v, &device).reshape([1, 3, 1, 1]);
+        let pooled = crate::live::context_input(x.clone());
+        net.forward_styled(x.clone(), Some(pooled), Some(s))
+    };
+    // The output follows the style vector.
+    let diff: f32 = (styled([1.0, 0.0, 0.0]) - styled([0.0, 0.0, 1.0]))
+        .abs()
+        .max()
+        .into_scalar();
+    assert!(diff > 1e-3, "the style vector changed nothing ({diff})");
+    let blend = [0.25, 0.75, 0.0];
+    let want: Vec<f32> = styled(blend).into_data().try_to_vec::<f32>().unwrap();
+    let onnx = dir.path().join("cond.onnx");
+    let style = Some((STYLE_INPUT.into(), blend.to_vec()));
+    let what = "conditional onnx round trip";
+    let Some(mut model) = OnnxImageModel::open_styled_or_skip(&onnx, what, style) else {
+        return;
+    };
+    let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+    let got = model.run(&input, [1, 3, h, w]).unwrap();
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    // float32 convs in two engines: summation order differs (as in round_trip_at).
+    assert!(worst < 1e-4, "max |onnx - burn| = {worst}");
 }
