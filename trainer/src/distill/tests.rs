@@ -1,6 +1,8 @@
 //! The distillation tests: SSIM, the cosine schedule, learning, exact resume, and the context batches.
 
 use super::*;
+use crate::teacher::OnnxImageModel;
+use image::RgbImage;
 
 #[test]
 fn ssim_is_one_for_equal_images_and_lower_otherwise() {

@@ -1,6 +1,7 @@
 //! The ONNX export tests: ONNX Runtime on the exported graph matches the burn forward pass, the live graphs hold only the fast ops, the context branch counts.
 
 use super::*;
+use crate::live::LiveNet;
 use crate::teacher::OnnxImageModel;
 use crate::transformer::TransformerConfig;
 
@@ -43,13 +44,17 @@ fn round_trip_at<N: ToOnnx>(
     let want: Vec<f32> = forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
     let got = model.run(&input, [1, 3, h, w]).unwrap();
-    assert_eq!(got.len(), want.len());
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_diff(&got, &want);
     assert!(worst < 1e-4, "{label}: max |onnx - burn| = {worst}");
+}
+
+/// The largest difference between two outputs of the same shape.
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -272,11 +277,7 @@ fn conditional_live_onnx_export_takes_the_style_vector() {
     };
     let input: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
     let got = model.run(&input, [1, 3, h, w]).unwrap();
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let worst = max_diff(&got, &want);
     // float32 convs in two engines: summation order differs (as in round_trip_at).
     assert!(worst < 1e-4, "max |onnx - burn| = {worst}");
 }
