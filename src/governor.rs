@@ -148,6 +148,29 @@ impl Governor {
         self.rungs[self.level]
     }
 
+    /// After a style change hands the ladder from one student to another: start on the new
+    /// ladder's student rung of the size `old` was running (the same size and frame skip),
+    /// not back on the configured model, which the old ladder had already left. Nothing
+    /// changes when `old` ran the configured model, when this governor is pinned, or when
+    /// the new ladder has no such rung. Returns whether it moved.
+    pub fn carry_rung_from(&mut self, old: &Governor, now: Instant) -> bool {
+        let was = old.rung();
+        if self.pinned || was.model == 0 {
+            return false;
+        }
+        let Some(level) = self
+            .rungs
+            .iter()
+            .position(|r| r.model > 0 && r.size == was.size && r.every == was.every)
+        else {
+            return false;
+        };
+        self.level = level;
+        self.last_change = now;
+        self.reason = format!("carried over from {}", old.models[was.model].name);
+        true
+    }
+
     /// A frame's glass-to-glass latency, recorded when it was pushed (`now`). Frames
     /// captured before the last step are ignored: they waited behind the rung that was
     /// left (the first frame after a step from a slow teacher to its student carries most

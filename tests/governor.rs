@@ -454,3 +454,50 @@ fn the_student_of_all_styles_follows_set_style() {
     drop(client);
     running.finish();
 }
+
+/// A style change from a style with its own student to one without keeps the picture on a
+/// student: the new ladder starts on live-all at the size the old student ran, not on the
+/// teacher again.
+#[test]
+fn a_style_change_between_students_stays_on_a_student() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = config(None, 1.0);
+    c.governor.students = true;
+    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
+    c.control.allow_control = true;
+    let running = Running::start(c, true);
+    let socket = running.socket.clone();
+    let mut client = Client::connect(&socket);
+    let mut status = || client.ask(serde_json::json!({"cmd": "status"}));
+    // Over a 1 ms budget the first step (after the 2 s warm-up) goes to style 19's student.
+    let mut on_student = Value::Null;
+    for _ in 0..150 {
+        let s = status();
+        if s["governor"]["model"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("live-style19"))
+        {
+            on_student = s;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let size = on_student["governor"]["size"].clone();
+    assert!(size.is_array(), "never left the teacher: {on_student}");
+    let r = client.ask(serde_json::json!({"cmd": "set-style", "style": "3"}));
+    assert_eq!(r["ok"], true, "{r}");
+    // Once the status shows style 3, every status shows live-all (the governor may step it
+    // smaller over the 1 ms budget, never back to the teacher).
+    let mut seen = 0;
+    for _ in 0..50 {
+        let s = client.ask(serde_json::json!({"cmd": "status"}));
+        if s["style"]["spec"] == "3" {
+            assert_eq!(s["governor"]["model"], "live-all", "{}", s["governor"]);
+            seen += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen >= 20, "style 3 showed in only {seen} of 50 statuses");
+    drop(client);
+    running.finish();
+}

@@ -240,6 +240,44 @@ fn a_student_of_the_style_keeps_full_size_below_its_teacher() {
     );
 }
 
+/// A style change from one student to another keeps the rung's size on the new student;
+/// from the teacher, to a ladder without students, or pinned, nothing moves.
+#[test]
+fn a_style_change_between_students_keeps_the_student_rung() {
+    let now = Instant::now();
+    let nineteen = student(0.25);
+    let all = vec![LadderModel {
+        name: "live-all".into(),
+        cost: 0.3,
+    }];
+    let mut old = Governor::for_run(&spec(None, &nineteen), 30.0, 15.0, now);
+    let mut new = Governor::for_run(&spec(None, &all), 30.0, 15.0, now);
+    assert!(
+        !new.carry_rung_from(&old, now),
+        "the old one ran the teacher"
+    );
+    assert_eq!(new.status().level, 0);
+    old.level = 2;
+    assert!(new.carry_rung_from(&old, now));
+    let s = new.status();
+    assert_eq!(
+        (s.level, s.model.as_str(), s.size),
+        (2, "live-all", [512, 288])
+    );
+    assert_eq!(s.reason, "carried over from live-style19");
+    let mut plain = Governor::for_run(&spec(None, &[]), 30.0, 15.0, now);
+    assert!(
+        !plain.carry_rung_from(&old, now),
+        "no student rung to go to"
+    );
+    assert_eq!(plain.status().level, 0);
+    let mut pinned_spec = spec(None, &all);
+    pinned_spec.pin = Some(0);
+    let mut pinned = Governor::for_run(&pinned_spec, 30.0, 15.0, now);
+    assert!(!pinned.carry_rung_from(&old, now));
+    assert_eq!(pinned.status().level, 0);
+}
+
 #[test]
 fn configured_model_rungs_parse_and_skip_models_without_the_style() {
     let entries: Vec<LadderEntry> = [

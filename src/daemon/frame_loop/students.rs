@@ -275,7 +275,18 @@ impl FrameLoop {
         let running = self.governor.models()[1..].iter().map(|m| &m.name);
         if !running.eq(students.iter().map(|m| &m.name)) {
             // The students just looked up (and timed): not a second pass over the manifests.
-            self.governor = self.governor_with(&students);
+            let mut governor = self.governor_with(&students);
+            // From one student to another: keep the rung's size on the new student rather
+            // than run the teacher again (seconds of slow frames after every style change).
+            if governor.carry_rung_from(&self.governor, Instant::now()) {
+                let r = governor.rung();
+                tracing::info!(
+                    model = %governor.models()[r.model].name,
+                    size = %format!("{}x{}", r.size[0], r.size[1]),
+                    "governor rung carried over to the new style's student"
+                );
+            }
+            self.governor = governor;
             let status = self.governor.status();
             self.cx.shared.update(|s| s.governor = Some(status));
         }
