@@ -365,16 +365,9 @@ fn model_rungs_follow_the_running_style() {
             assert_eq!(r["ok"], true, "{r}");
         }
         // The status is published between frames: wait for the new ladder to show.
-        let mut last = Value::Null;
-        for _ in 0..50 {
-            last = client.ask(serde_json::json!({"cmd": "status"}));
-            if last["style"]["spec"].as_str() == style.or(Some("19"))
-                && last["governor"].is_object()
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let last = client.status_when(50, |s| {
+            s["style"]["spec"].as_str() == style.or(Some("19")) && s["governor"].is_object()
+        });
         let g = &last["governor"];
         assert_eq!(g["model"], "multistyle26", "{g}");
         let models: Vec<String> = g["models"]
@@ -432,16 +425,10 @@ fn the_student_of_all_styles_follows_set_style() {
             assert_eq!(r["ok"], true, "{r}");
         }
         let before = processed(&socket);
-        let mut last = Value::Null;
-        for _ in 0..100 {
-            last = client.ask(serde_json::json!({"cmd": "status"}));
-            if last["style"]["spec"].as_str() == style.or(Some("3"))
-                && last["frames"]["processed"].as_u64().unwrap_or(0) >= before + 5
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let last = client.status_when(100, |s| {
+            s["style"]["spec"].as_str() == style.or(Some("3"))
+                && s["frames"]["processed"].as_u64().unwrap_or(0) >= before + 5
+        });
         let g = &last["governor"];
         assert_eq!(g["model"], "live-all", "{style:?}: {g}");
         assert_eq!(g["rungs"], 5, "{style:?}: {g}");
@@ -468,22 +455,17 @@ fn a_style_change_between_students_stays_on_a_student() {
     let running = Running::start(c, true);
     let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
-    let mut status = || client.ask(serde_json::json!({"cmd": "status"}));
     // Over a 1 ms budget the first step (after the 2 s warm-up) goes to style 19's student.
-    let mut on_student = Value::Null;
-    for _ in 0..150 {
-        let s = status();
-        if s["governor"]["model"]
+    let nineteen = |s: &Value| {
+        s["governor"]["model"]
             .as_str()
             .is_some_and(|m| m.starts_with("live-style19"))
-        {
-            on_student = s;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let size = on_student["governor"]["size"].clone();
-    assert!(size.is_array(), "never left the teacher: {on_student}");
+    };
+    let on_student = client.status_when(150, nineteen);
+    assert!(
+        nineteen(&on_student),
+        "never left the teacher: {on_student}"
+    );
     let r = client.ask(serde_json::json!({"cmd": "set-style", "style": "3"}));
     assert_eq!(r["ok"], true, "{r}");
     // Once the status shows style 3, every status shows live-all (the governor may step it

@@ -41,6 +41,20 @@ impl Client {
     pub fn ask(&mut self, v: Value) -> Value {
         serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
     }
+
+    /// The status, asked every 100 ms up to `tries` times until `done` says yes; the last
+    /// one asked either way.
+    pub fn status_when(&mut self, tries: usize, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..tries {
+            last = self.ask(serde_json::json!({"cmd": "status"}));
+            if done(&last) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        last
+    }
 }
 
 /// The daemon's status document, on a fresh connection.
