@@ -32,6 +32,15 @@ fn config(pin: Option<usize>, budget_ms: f64) -> Config {
     c
 }
 
+/// [`config`] for the model-rung tests: students on, `style` running, control allowed.
+fn students_config(pin: Option<usize>, budget_ms: f64, style: &str) -> Config {
+    let mut c = config(pin, budget_ms);
+    c.governor.students = true;
+    c.engine.style = stylerd::style::StyleSpec::parse(style).unwrap();
+    c.control.allow_control = true;
+    c
+}
+
 /// Glass-to-glass p95 with the governor pinned at `level`, in steady state: the monitor's
 /// 10 s window at the end of a 13 s run, so the first 3 s (ONNX Runtime's first runs, the
 /// pipeline filling) are left out, as the governor leaves them out of its own judgement.
@@ -290,9 +299,7 @@ fn governor_follows_board_power_read_from_sysfs() {
 #[test]
 fn a_student_runs_at_full_size_before_the_picture_shrinks() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = config(None, 1.0);
-    c.governor.students = true;
-    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
+    let c = students_config(None, 1.0, "19");
     // Warm-up 2 s, then a step at most every 2 s (and a second of timeline between):
     // levels 1 to 3 within 12 s on any machine, 16 s leaves room.
     let samples = Running::for_secs(c, 16);
@@ -352,17 +359,13 @@ fn a_student_runs_at_full_size_before_the_picture_shrinks() {
 #[test]
 fn model_rungs_follow_the_running_style() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = config(None, 10_000.0);
-    c.governor.students = true;
-    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
-    c.control.allow_control = true;
+    let c = students_config(None, 10_000.0, "19");
     let running = Running::start(c, true);
     let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
     let mut ladder_after = |style: Option<&str>| {
         if let Some(style) = style {
-            let r = client.ask(serde_json::json!({"cmd": "set-style", "style": style}));
-            assert_eq!(r["ok"], true, "{r}");
+            client.set_style(style);
         }
         // The status is published between frames: wait for the new ladder to show.
         let last = client.status_when(50, |s| {
@@ -412,17 +415,13 @@ fn model_rungs_follow_the_running_style() {
 #[test]
 fn the_student_of_all_styles_follows_set_style() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = config(Some(1), 10_000.0);
-    c.governor.students = true;
-    c.engine.style = stylerd::style::StyleSpec::parse("3").unwrap();
-    c.control.allow_control = true;
+    let c = students_config(Some(1), 10_000.0, "3");
     let running = Running::start(c, true);
     let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
     for style in [None, Some("5"), Some("0:0.3,12:0.7")] {
         if let Some(style) = style {
-            let r = client.ask(serde_json::json!({"cmd": "set-style", "style": style}));
-            assert_eq!(r["ok"], true, "{r}");
+            client.set_style(style);
         }
         let before = processed(&socket);
         let last = client.status_when(100, |s| {
@@ -448,10 +447,7 @@ fn the_student_of_all_styles_follows_set_style() {
 #[test]
 fn a_style_change_between_students_stays_on_a_student() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let mut c = config(None, 1.0);
-    c.governor.students = true;
-    c.engine.style = stylerd::style::StyleSpec::parse("19").unwrap();
-    c.control.allow_control = true;
+    let c = students_config(None, 1.0, "19");
     let running = Running::start(c, true);
     let socket = running.socket.clone();
     let mut client = Client::connect(&socket);
@@ -466,8 +462,7 @@ fn a_style_change_between_students_stays_on_a_student() {
         nineteen(&on_student),
         "never left the teacher: {on_student}"
     );
-    let r = client.ask(serde_json::json!({"cmd": "set-style", "style": "3"}));
-    assert_eq!(r["ok"], true, "{r}");
+    client.set_style("3");
     // Once the status shows style 3, every status shows live-all (the governor may step it
     // smaller over the 1 ms budget, never back to the teacher).
     let mut seen = 0;

@@ -42,6 +42,12 @@ impl Client {
         serde_json::from_str(&self.send_raw(v.to_string().as_bytes()).unwrap()).unwrap()
     }
 
+    /// `set-style` to `spec`, which must be accepted.
+    pub fn set_style(&mut self, spec: &str) {
+        let r = self.ask(serde_json::json!({"cmd": "set-style", "style": spec}));
+        assert_eq!(r["ok"], true, "set-style {spec}: {r}");
+    }
+
     /// The status, asked every 100 ms up to `tries` times until `done` says yes; the last
     /// one asked either way.
     pub fn status_when(&mut self, tries: usize, done: impl Fn(&Value) -> bool) -> Value {
