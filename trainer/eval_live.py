@@ -2,7 +2,8 @@
 # .deps/venv/bin/python trainer/eval_live.py STUDENT.onnx TEACHER.onnx STYLE [EVAL_DIR] [PREVIEW.png]
 # STYLE is a style index, or `all` for a conditional student (one taking the teacher's
 # `style_weights`): then every one of the 26 styles, a line per style, and the means over all
-# (photo, style) pairs. Frames and metrics: trainer/live_metrics.py. Besides SSIM and PSNR per
+# (photo, style) pairs; or a blend `A:wa,B:wb,...` of style indices (a conditional student
+# only; the weights are normalized to sum 1, as the daemon does). Frames and metrics: trainer/live_metrics.py. Besides SSIM and PSNR per
 # photo (per style), the last line but one splits the error: the share of the MSE that a
 # global colour shift explains, and the share left after a radius-8 Gaussian blur of both
 # (large-scale tone, not texture).
@@ -11,7 +12,13 @@ from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from live_metrics import frame, to_input, to8, ssim, psnr, colour_offset, coarse_mse
 student, teacher = sys.argv[1], sys.argv[2]
-styles = list(range(26)) if sys.argv[3] == 'all' else [int(sys.argv[3])]
+def weights(spec):
+    sw = np.zeros(26, np.float32)
+    for part in spec.split(','):
+        k, _, w = part.partition(':')
+        sw[int(k)] += float(w) if w else 1.0
+    return sw / sw.sum()
+styles = list(range(26)) if sys.argv[3] == 'all' else [sys.argv[3]]
 eval_dir = sys.argv[4] if len(sys.argv) > 4 else '.deps/photos/eval'
 so = ort.SessionOptions(); so.intra_op_num_threads = 2
 s = ort.InferenceSession(student, so); t = ort.InferenceSession(teacher, so)
@@ -19,7 +26,9 @@ conditional = 'style_weights' in [i.name for i in s.get_inputs()]
 photos = [(f, frame(os.path.join(eval_dir, f))) for f in sorted(os.listdir(eval_dir))]
 rows, tiles, mse, offset, coarse = [], [], [], [], []
 for k in styles:
-    sw = np.zeros(26, np.float32); sw[k] = 1
+    sw = weights(str(k))
+    if not conditional and np.count_nonzero(sw) > 1:
+        sys.exit(f"{student} has no style_weights input, so it cannot run the blend {k}.")
     feed = (lambda x: {'image': x, 'style_weights': sw}) if conditional else (lambda x: {'image': x})
     first = len(rows)
     for f, img in photos:

@@ -205,6 +205,8 @@ LIVE_STEPS  := 6000
 # and 21.15 / 0.809 on the city frames against 22.49 / 0.826, so the shipped students keep
 # 4 frames and no jitter (trainer/README.md).
 comma := ,
+empty :=
+space := $(empty) $(empty)
 LIVE_FRAMES := 4
 LIVE_JITTER := 0
 LIVE_TRAIN   = --frames $(LIVE_FRAMES) --jitter $(LIVE_JITTER) --size 192 --batch 8 \
@@ -240,25 +242,35 @@ LIVE_EXPORT = --checkpoint out/live/s$*/live.safetensors \
 # (engines/live-all.onnx, student-style "all"): it takes the teacher's `style_weights` [26],
 # which go with the whole-frame context into the per-channel scales and shifts. Each of 8
 # teacher frames per photo gets its own style (every style once in each run of 26 frames; 1
-# in 8 a blend of two), 816 frames in all; 8000 steps, about 43 minutes here. The governor
-# runs it for a style or blend with no student of its own. Measured over all 26 styles.
+# in 8 a blend of two), 816 frames in all. Trained in rounds (LIVE_ALL_ROUNDS): 8000 steps
+# with the learning rate's cosine from 2e-3 down to 1e-4 (about 43 minutes here), then
+# resumed with the schedule stretched to 16000 steps (the rate back at 1.05e-3 and down
+# again; about 38 minutes) and to 24000 (from 5.8e-4); each round ends in a checkpoint and
+# an interrupted one continues. `make live-model-all LIVE_ALL_ROUNDS=8000` stops after the
+# first (0.567 / 17.17 dB against the teacher; trainer/README.md has every round's figures).
+# The governor runs it for a style or blend with no student of its own. Measured over all
+# 26 styles.
 LIVE_ALL_FRAMES := 8
-LIVE_ALL_STEPS  := 8000
+LIVE_ALL_ROUNDS := 8000 16000 24000
+LIVE_ALL_STEPS   = $(lastword $(LIVE_ALL_ROUNDS))
 LIVE_ALL_BLEND  := 0.125
 LIVE_ALL_DESCRIPTION = Live student of multistyle26 for all 26 styles and their blends (style_weights into the whole-frame context branch's per-channel scales and shifts; 16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder; Conv/Relu/Add/Mul/DepthToSpace/Sigmoid, two pools, Reshape and Concat)
 LIVE_ALL_EXPORT = --checkpoint out/live/sall/live.safetensors \
 	--name live-all --student-of multistyle26 --student-style all \
-	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e), all 26 styles, on $(LIVE_ALL_FRAMES) teacher frames (640x360) per photo of the 102 train photos, each frame its own style ($(LIVE_ALL_BLEND) of them a blend of two) (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_ALL_STEPS) steps x 8 192x192 crops, loss L1 + 0.5 (1 - SSIM); command: make live-model-all"
+	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e), all 26 styles, on $(LIVE_ALL_FRAMES) teacher frames (640x360) per photo of the 102 train photos, each frame its own style ($(LIVE_ALL_BLEND) of them a blend of two) (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_ALL_STEPS) steps x 8 192x192 crops$(if $(word 2,$(LIVE_ALL_ROUNDS)), (in rounds to $(subst $(space),$(comma) ,$(LIVE_ALL_ROUNDS)) steps$(comma) each resuming the last with the cosine schedule stretched to its length)), loss L1 + 0.5 (1 - SSIM); command: make live-model-all"
 
 .PHONY: live-model-all
 live-model-all: LIVE_FRAMES := $(LIVE_ALL_FRAMES)
-live-model-all: LIVE_STEPS := $(LIVE_ALL_STEPS)
+# (each round's distill gets --steps $$steps from the loop below)
+live-model-all: LIVE_STEPS = $$steps
 live-model-all: live-trainer trainer-photos
 	@mkdir -p out/live/sall
+	for steps in $(LIVE_ALL_ROUNDS); do \
 	$(LIVE_TRAINER) distill --teacher engines/multistyle26.onnx --teacher-style all \
 		--blend $(LIVE_ALL_BLEND) --data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) \
 		$(LIVE_TRAIN) --cache out/live/sall/frames --checkpoint out/live/sall/live.safetensors --resume \
-		--preview out/live/sall/preview.png
+		--preview out/live/sall/preview.png || exit 1; \
+	done
 	$(LIVE_TRAINER) export $(LIVE_ALL_EXPORT) --out out/live/sall --description "$(LIVE_ALL_DESCRIPTION)"
 	@r=$$($(PY) trainer/eval_live.py out/live/sall/live-all.onnx engines/multistyle26.onnx all | tail -1); \
 	$(call live-quality,live-model-all); \

@@ -269,20 +269,23 @@ impl Distiller {
             );
         }
         let cfg = self.cfg.clone();
-        eprintln!(
-            "{} live {}: {} frames, {}x{} crops, batch {}, {} steps",
-            if self.adam.step > 0 {
-                "continuing"
-            } else {
-                "training"
-            },
-            self.config.label(),
-            pairs.len(),
-            cfg.size,
-            cfg.size,
-            cfg.batch,
-            cfg.steps
-        );
+        // (a checkpoint already at `steps` gets its own line from the caller)
+        if self.adam.step < cfg.steps {
+            eprintln!(
+                "{} live {}: {} frames, {}x{} crops, batch {}, {} steps",
+                if self.adam.step > 0 {
+                    "continuing"
+                } else {
+                    "training"
+                },
+                self.config.label(),
+                pairs.len(),
+                cfg.size,
+                cfg.size,
+                cfg.batch,
+                cfg.steps
+            );
+        }
         let (mut last, mut sum, mut count) = (DistillTerms::default(), DistillTerms::default(), 0);
         let (mut images, mut since, start) = (0usize, Instant::now(), Instant::now());
         let all = contexts(pairs, &self.config, &plain);

@@ -30,8 +30,8 @@ impl Students {
 }
 
 /// The running style as one of `names` when it is exactly one style (no blend).
-pub fn single_style(spec: &str, names: &[String]) -> Option<String> {
-    let w = StyleSpec::parse(spec).ok()?.weights(names).ok()?;
+pub fn single_style(spec: &StyleSpec, names: &[String]) -> Option<String> {
+    let w = spec.weights(names).ok()?;
     let k = w.iter().position(|v| *v > 0.999)?;
     Some(names[k].clone())
 }
@@ -129,12 +129,11 @@ impl FrameLoop {
             return Vec::new();
         }
         let teacher = self.cx.engine.info().model.clone();
-        let spec_text = self.cx.shared.state().style;
-        let Ok(spec) = StyleSpec::parse(&spec_text) else {
+        let Ok(spec) = StyleSpec::parse(&self.cx.shared.state().style) else {
             return Vec::new();
         };
         let styles = self.cx.engine.styles().to_vec();
-        let style = single_style(&spec_text, &styles);
+        let style = single_style(&spec, &styles);
         let size = config.engine.size;
         let manifests: Vec<Manifest> = Manifest::list(&config.engine.models_dir)
             .unwrap_or_default()
@@ -300,9 +299,10 @@ mod tests {
     #[test]
     fn only_a_single_style_has_students() {
         let names: Vec<String> = (0..3).map(|i| format!("style-{i}")).collect();
-        assert_eq!(single_style("1", &names).as_deref(), Some("style-1"));
-        assert_eq!(single_style("style-2", &names).as_deref(), Some("style-2"));
-        assert_eq!(single_style("0:0.5,1:0.5", &names), None);
-        assert_eq!(single_style("7", &names), None);
+        let single = |text: &str| single_style(&StyleSpec::parse(text).unwrap(), &names);
+        assert_eq!(single("1").as_deref(), Some("style-1"));
+        assert_eq!(single("style-2").as_deref(), Some("style-2"));
+        assert_eq!(single("0:0.5,1:0.5"), None);
+        assert_eq!(single("7"), None);
     }
 }
