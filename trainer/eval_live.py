@@ -3,8 +3,9 @@
 # STYLE is a style index, or `all` for a conditional student (one taking the teacher's
 # `style_weights`): then every one of the 26 styles, a line per style, and the means over all
 # (photo, style) pairs; or a blend `A:wa,B:wb,...` of style indices (a conditional student
-# only; the weights are normalized to sum 1, as the daemon does). Frames and metrics: trainer/live_metrics.py. Besides SSIM and PSNR per
-# photo (per style), the last line but one splits the error: the share of the MSE that a
+# only; the weights are normalized to sum 1, as the daemon does). Frames and metrics:
+# trainer/live_metrics.py. Besides SSIM and PSNR per photo (per style), the last line but
+# one splits the error: the share of the MSE that a
 # global colour shift explains, and the share left after a radius-8 Gaussian blur of both
 # (large-scale tone, not texture).
 import os, sys, numpy as np, onnxruntime as ort

@@ -269,23 +269,24 @@ impl Distiller {
             );
         }
         let cfg = self.cfg.clone();
-        // (a checkpoint already at `steps` gets its own line from the caller)
-        if self.adam.step < cfg.steps {
-            eprintln!(
-                "{} live {}: {} frames, {}x{} crops, batch {}, {} steps",
-                if self.adam.step > 0 {
-                    "continuing"
-                } else {
-                    "training"
-                },
-                self.config.label(),
-                pairs.len(),
-                cfg.size,
-                cfg.size,
-                cfg.batch,
-                cfg.steps
-            );
+        if self.adam.step >= cfg.steps {
+            // Nothing to train (the caller says so): not even the frames' contexts.
+            return Ok(DistillTerms::default());
         }
+        eprintln!(
+            "{} live {}: {} frames, {}x{} crops, batch {}, {} steps",
+            if self.adam.step > 0 {
+                "continuing"
+            } else {
+                "training"
+            },
+            self.config.label(),
+            pairs.len(),
+            cfg.size,
+            cfg.size,
+            cfg.batch,
+            cfg.steps
+        );
         let (mut last, mut sum, mut count) = (DistillTerms::default(), DistillTerms::default(), 0);
         let (mut images, mut since, start) = (0usize, Instant::now(), Instant::now());
         let all = contexts(pairs, &self.config, &plain);
