@@ -11,14 +11,8 @@
 import os, sys, numpy as np, onnxruntime as ort
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from live_metrics import frame, to_input, to8, ssim, psnr, colour_offset, coarse_mse
+from live_metrics import frame, to_input, to8, ssim, psnr, colour_offset, coarse_mse, weights
 student, teacher = sys.argv[1], sys.argv[2]
-def weights(spec):
-    sw = np.zeros(26, np.float32)
-    for part in spec.split(','):
-        k, _, w = part.partition(':')
-        sw[int(k)] += float(w) if w else 1.0
-    return sw / sw.sum()
 styles = list(range(26)) if sys.argv[3] == 'all' else [sys.argv[3]]
 eval_dir = sys.argv[4] if len(sys.argv) > 4 else '.deps/photos/eval'
 so = ort.SessionOptions(); so.intra_op_num_threads = 2

@@ -1,7 +1,9 @@
 # Measures a slim student against its teacher (reproduces the trainer README numbers):
 # .deps/venv/bin/python trainer/eval_slim.py SLIM.onnx TEACHER.onnx STYLE CONTENT.png OUT.png
-import sys, time, numpy as np, onnxruntime as ort
+import os, sys, time, numpy as np, onnxruntime as ort
 from PIL import Image
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live_metrics import weights
 slim, teacher, style_k, content = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def load(p, w, h):
     im = Image.open(p).convert('RGB').resize((w, h), Image.BILINEAR)
@@ -17,7 +19,7 @@ def ssim(a, b):
     return float(np.mean(vals))
 so = ort.SessionOptions(); so.intra_op_num_threads = 1
 s = ort.InferenceSession(slim, so); t = ort.InferenceSession(teacher, so)
-sw = np.zeros(26, np.float32); sw[style_k] = 1
+sw = weights(style_k)
 x = load(content, 640, 360)
 ys = s.run(None, {'image': x})[0]; yt = t.run(None, {'image': x, 'style_weights': sw})[0]
 def lat(f, n=5):

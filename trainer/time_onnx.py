@@ -2,7 +2,9 @@
 # .deps/venv/bin/python trainer/time_onnx.py [--width 640 --height 360 --runs 30 --threads 1,2] MODEL.onnx...
 # Median (and p90) of --runs runs after 5 warm-up runs, per thread count. Waits while
 # /tmp/cpu-busy exists (another engineer's test suite) before each measurement.
-import argparse, os, time, numpy as np, onnxruntime as ort
+import argparse, os, sys, time, numpy as np, onnxruntime as ort
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from live_metrics import weights
 ap = argparse.ArgumentParser()
 ap.add_argument('models', nargs='+'); ap.add_argument('--width', type=int, default=640)
 ap.add_argument('--height', type=int, default=360); ap.add_argument('--runs', type=int, default=30)
@@ -19,7 +21,7 @@ for m in a.models:
         s = ort.InferenceSession(m, so, providers=['CPUExecutionProvider'])
         feed = {'image': x}
         if any(i.name == 'style_weights' for i in s.get_inputs()):
-            w = np.zeros(26, np.float32); w[19] = 1; feed['style_weights'] = w
+            feed['style_weights'] = weights(19)
         wait()
         for _ in range(5): s.run(None, feed)
         ts = []

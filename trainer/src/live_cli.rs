@@ -207,8 +207,14 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     let mut d = Distiller::new(config, cfg, device);
     let last = d.run(&pairs)?;
     if d.adam.step >= d.cfg.steps && last.total == 0.0 {
+        // a round of `make live-model-N` before the last finds the checkpoint past its steps
+        let at = if d.adam.step > d.cfg.steps {
+            "past"
+        } else {
+            "of"
+        };
         println!(
-            "{} is already at step {} of {}: nothing to train",
+            "{} is already at step {} {at} {}: nothing to train",
             d.cfg.checkpoint.display(),
             d.adam.step,
             d.cfg.steps
