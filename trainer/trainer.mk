@@ -187,8 +187,9 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # make live-models: distil the shipped live students (issue 13) from multistyle26, one per
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
-# `make live-model-19` does one style (about 30 minutes on 2 cores; style 23 about an hour). Checkpoints, the cached
-# teacher frames and a preview stay in out/live/sN/; an interrupted run continues (--resume).
+# `make live-model-19` does one style (about 30 minutes on 2 cores; style 23 about an hour).
+# Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
+# run continues (--resume).
 # The student is exported to out/live/sN/ first and measured against its teacher on the
 # held-out photos (trainer/eval_live.py); the manifest in engines/ states that measurement
 # and whether it meets the quality target (SSIM 0.85 / PSNR 27 dB).
@@ -200,9 +201,9 @@ LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
 # again; about 30 minutes per 6000 steps here), so every round ends in a checkpoint under the
 # issue's 45 minutes and an interrupted one continues. 6000 steps per style; 1500 (7-8 min)
 # measured 0.03 SSIM and 0.3 to 1.0 dB less on the held-out photos. Style 23 gains from a
-# second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB); style 7 did not
-# clearly (+0.18 dB on the photos, -0.7 dB on the city frames), so it keeps one round
-# (trainer/README.md).
+# second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB); styles 7 (+0.18
+# dB on the photos, -0.7 dB on the city frames) and 19 (+0.009 SSIM, no PSNR) did not
+# clearly, so they keep one round (trainer/README.md).
 LIVE_ROUNDS := 6000
 live-model-23: LIVE_ROUNDS := 6000 12000
 # Teacher frames per train photo, and their photometric jitter (`--jitter`: brightness,
@@ -216,6 +217,7 @@ empty :=
 space := $(empty) $(empty)
 LIVE_FRAMES := 4
 LIVE_JITTER := 0
+# (--steps is the round's, from the loop in live-rounds below)
 LIVE_TRAIN   = --frames $(LIVE_FRAMES) --jitter $(LIVE_JITTER) --size 192 --batch 8 \
 	--steps $$steps --lr 2e-3 --lr-end 0.05 \
 	--ssim-weight 0.5 --margin 8 --checkpoint-every 50 --log-every 50
