@@ -5,9 +5,8 @@
 # (photo, style) pairs; or a blend `A:wa,B:wb,...` of style indices (a conditional student
 # only; the weights are normalized to sum 1, as the daemon does). Frames and metrics:
 # trainer/live_metrics.py. Besides SSIM and PSNR per photo (per style), the last line but
-# one splits the error: the share of the MSE that a
-# global colour shift explains, and the share left after a radius-8 Gaussian blur of both
-# (large-scale tone, not texture).
+# one splits the error: the share of the MSE that a global colour shift explains, and the
+# share left after a radius-8 Gaussian blur of both (large-scale tone, not texture).
 import os, sys, numpy as np, onnxruntime as ort
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -31,9 +31,9 @@ def jpeg(img, q):
     return np.asarray(Image.open(b).convert('RGB'))
 photos = [frame(os.path.join(eval_dir, f)) for f in sorted(os.listdir(eval_dir))]
 for k in styles:
-    shift, jpg, content = [], [], []
+    shift, jpg, content, full = [], [], [], []
     for img in photos:
-        y = run(img, k)
+        y = run(img, k); full.append(y)
         ys = run(np.concatenate([img[:, 1:], img[:, -1:]], 1), k)
         a, b = y[:, 1:-1], ys[:, :-2]
         shift.append((ssim(a, b), psnr(a, b)))
@@ -43,8 +43,7 @@ for k in styles:
     print(f"style {k}: 1 px shift SSIM {s1:.3f} PSNR {p1:.2f} dB; JPEG q95 (content {np.mean(content):.1f} dB) SSIM {s2:.3f} PSNR {p2:.2f} dB", flush=True)
     for w, h in scaled:
         r = []
-        for img in photos:
-            y = run(img, k)
+        for img, y in zip(photos, full):
             yr = daemon_resize(run(daemon_resize(img, w, h), k), W, H)
             r.append((ssim(yr, y), psnr(yr, y)))
         s3, p3 = np.mean(r, 0)

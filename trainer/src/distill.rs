@@ -257,9 +257,9 @@ impl Distiller {
         Ok(())
     }
 
-    /// Trains to `cfg.steps` on `pairs`; returns the last terms.
-    pub fn run(&mut self, pairs: &[Pair]) -> Result<DistillTerms, TrainError> {
-        let plain = self.device.clone().inner();
+    /// With `cfg.resume`, continues from `cfg.checkpoint` when it exists (saying so); the
+    /// caller can then see from `adam.step` whether any step is left before it makes frames.
+    pub fn resume_if_asked(&mut self) -> Result<(), TrainError> {
         if self.cfg.resume && self.cfg.checkpoint.exists() {
             self.resume()?;
             eprintln!(
@@ -268,9 +268,16 @@ impl Distiller {
                 self.adam.step
             );
         }
+        Ok(())
+    }
+
+    /// Trains from the current step to `cfg.steps` on `pairs`; returns the last terms (all
+    /// zero when no step was left).
+    pub fn run(&mut self, pairs: &[Pair]) -> Result<DistillTerms, TrainError> {
+        let plain = self.device.clone().inner();
         let cfg = self.cfg.clone();
         if self.adam.step >= cfg.steps {
-            // Nothing to train (the caller says so): not even the frames' contexts.
+            // nothing to train: not even the frames' contexts
             return Ok(DistillTerms::default());
         }
         eprintln!(

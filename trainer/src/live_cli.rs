@@ -201,12 +201,9 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         preview_every: a.preview_every,
         log_every: a.log_every,
     };
-    let mut teacher = OnnxImageModel::multistyle(&a.teacher, style.unwrap_or(0))?;
-    let pairs = distill::make_pairs(&cfg, &mut teacher)?;
-    drop(teacher);
     let mut d = Distiller::new(config, cfg, device);
-    let last = d.run(&pairs)?;
-    if d.adam.step >= d.cfg.steps && last.total == 0.0 {
+    d.resume_if_asked()?;
+    if d.adam.step >= d.cfg.steps {
         // a round of `make live-model-N` before the last finds the checkpoint past its steps
         let at = if d.adam.step > d.cfg.steps {
             "past"
@@ -221,6 +218,10 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         );
         return Ok(());
     }
+    let mut teacher = OnnxImageModel::multistyle(&a.teacher, style.unwrap_or(0))?;
+    let pairs = distill::make_pairs(&d.cfg, &mut teacher)?;
+    drop(teacher);
+    let last = d.run(&pairs)?;
     println!(
         "final loss {:.4} (l1 {:.4}, ssim {:.4}; checkpoint {})",
         last.total,

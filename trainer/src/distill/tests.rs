@@ -93,6 +93,7 @@ fn distillation_learns_and_resumes_exactly() {
     manual(&mut a);
     a.save().unwrap();
     let mut b = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
+    b.resume_if_asked().unwrap();
     b.run(&pairs).unwrap();
     manual(&mut a);
     manual(&mut a);
