@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 
+use stylerd_train::data::{self, DataError};
 use stylerd_train::distill::{self, DistillConfig, Distiller};
 use stylerd_train::export::{self, ManifestInfo};
 use stylerd_train::live::{LIVE_PRESETS, LiveConfig};
@@ -142,8 +143,17 @@ pub struct DistillArgs {
 /// The styles of the multistyle26 teacher.
 const TEACHER_STYLES: usize = 26;
 
-/// Distils one style of the teacher (or all of them) into a live student.
-pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
+/// What `distill`'s arguments ask for, checked.
+struct Settings {
+    config: LiveConfig,
+    cfg: DistillConfig,
+    teacher: PathBuf,
+    /// The teacher's style, or None for all of them.
+    style: Option<usize>,
+}
+
+/// Checks the arguments (one sentence for the first bad one).
+fn settings(a: DistillArgs) -> Result<Settings> {
     let mut config = a.net.config()?;
     let style = match a.teacher_style.as_str() {
         "all" => None,
@@ -201,6 +211,28 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         preview_every: a.preview_every,
         log_every: a.log_every,
     };
+    Ok(Settings {
+        config,
+        cfg,
+        teacher: a.teacher,
+        style,
+    })
+}
+
+/// Distils one style of the teacher (or all of them) into a live student.
+pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
+    let Settings {
+        config,
+        cfg,
+        teacher,
+        style,
+    } = settings(a)?;
+    // The teacher and the photos first: a wrong path is reported even by a round that
+    // finds nothing to train.
+    let mut teacher = OnnxImageModel::multistyle(&teacher, style.unwrap_or(0))?;
+    if data::list_images(&cfg.data).is_empty() {
+        return Err(DataError::Empty(cfg.data.display().to_string()).into());
+    }
     let mut d = Distiller::new(config, cfg, device);
     d.resume_if_asked()?;
     if d.adam.step >= d.cfg.steps {
@@ -218,7 +250,6 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         );
         return Ok(());
     }
-    let mut teacher = OnnxImageModel::multistyle(&a.teacher, style.unwrap_or(0))?;
     let pairs = distill::make_pairs(&d.cfg, &mut teacher)?;
     drop(teacher);
     let last = d.run(&pairs)?;
@@ -304,6 +335,66 @@ mod tests {
                 "{j}"
             );
         }
+    }
+
+    /// A round of `make live-model-N` that finds its checkpoint finished still reports a
+    /// wrong teacher or photo folder (it used to say "nothing to train" and succeed).
+    #[test]
+    fn distill_reports_a_bad_teacher_or_photos_even_with_nothing_to_train() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        std::fs::create_dir(&photos).unwrap();
+        let img = &stylerd_train::data::CropSampler::synthetic(1, 32)[0];
+        data::save_png(img, &photos.join("a.png")).unwrap();
+        let ck = dir.path().join("ck.safetensors");
+        let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engines/multistyle26.onnx");
+        let args = |teacher: &Path, data: &Path| {
+            let (t, d, c) = (teacher.to_str(), data.to_str(), ck.to_str());
+            let argv = [
+                "distill",
+                "--teacher-style",
+                "19",
+                "--resume",
+                "--steps",
+                "3",
+            ];
+            let paths = [
+                "--teacher",
+                t.unwrap(),
+                "--data",
+                d.unwrap(),
+                "--checkpoint",
+                c.unwrap(),
+            ];
+            Cli::try_parse_from(argv.iter().chain(&paths)).unwrap().args
+        };
+        // A checkpoint already at its 3 steps.
+        let s = settings(args(&teacher, &photos)).unwrap();
+        let mut d = Distiller::new(s.config, s.cfg, &Device::flex());
+        d.adam.step = 3;
+        d.save().unwrap();
+        let missing = dir.path().join("missing.onnx");
+        let e = distill(args(&missing, &photos), &Device::flex()).unwrap_err();
+        let e = e.to_string();
+        if e.contains("not found (searched") {
+            stylerd_testkit::skip(
+                stylerd_testkit::Kind::Setup,
+                &format!("distill's teacher and photo checks: {e}"),
+            );
+            return;
+        }
+        assert!(
+            e.starts_with(&format!("cannot load model {}: ", missing.display())),
+            "{e}"
+        );
+        let empty = dir.path().join("no-photos");
+        let e = distill(args(&teacher, &empty), &Device::flex()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("no .png/.jpg/.jpeg images under {}", empty.display())
+        );
+        // Both right: nothing to train, and no error.
+        distill(args(&teacher, &photos), &Device::flex()).unwrap();
     }
 
     #[test]

@@ -7,11 +7,28 @@ use std::time::Instant;
 use burn::prelude::*;
 use image::RgbImage;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use sha2::{Digest, Sha256};
 
 use super::DistillConfig;
 use crate::data::{self, DataError};
 use crate::teacher::OnnxImageModel;
 use crate::train::TrainError;
+
+/// The photos a cache was made from, as one line: their count and a digest of each one's
+/// path under `root` and contents (renamed, added, removed or changed photos change it; the
+/// same folder moved elsewhere does not). An unreadable photo counts as empty here and is
+/// reported when it is read.
+pub fn photos_key(root: &std::path::Path, files: &[std::path::PathBuf]) -> String {
+    let mut h = Sha256::new();
+    for f in files {
+        let rel = f.strip_prefix(root).unwrap_or(f);
+        let bytes = std::fs::read(f).unwrap_or_default();
+        h.update(format!("{}\t{}\n", rel.display(), bytes.len()).as_bytes());
+        h.update(&bytes);
+    }
+    let hex = format!("{:x}", h.finalize());
+    format!("photos {} {}", files.len(), &hex[..16])
+}
 
 /// One training example: a frame and the teacher's output for it.
 pub struct Pair {
@@ -125,16 +142,19 @@ pub fn make_pairs(
     teacher: &mut OnnxImageModel,
 ) -> Result<Vec<Pair>, TrainError> {
     let files = data::list_images(&cfg.data);
+    if files.is_empty() {
+        return Err(DataError::Empty(cfg.data.display().to_string()).into());
+    }
     let count = files.len() * cfg.frames;
     let cached = |i: usize, kind: &str| {
         cfg.cache
             .as_ref()
             .map(|d| d.join(format!("{i:04}-{kind}.png")))
     };
-    // What the frames depend on besides the photos and the teacher's style (the cache
-    // folder is one per style): a cache made with other settings is made again.
+    // What the frames depend on besides the teacher's style (the cache folder is one per
+    // style): a cache made with other settings or other photos is made again.
     let key = format!(
-        "frames {} seed {} jitter {} frame {}x{}{}\n",
+        "frames {} seed {} jitter {} frame {}x{}{}\n{}\n",
         cfg.frames,
         cfg.seed,
         cfg.jitter,
@@ -143,7 +163,8 @@ pub fn make_pairs(
         match cfg.styles {
             0 => String::new(),
             s => format!(" styles {s} blend {}", cfg.blend),
-        }
+        },
+        photos_key(&cfg.data, &files)
     );
     let styles = frame_styles(cfg.seed, count, cfg.styles, cfg.blend);
     let key_file = cfg.cache.as_ref().map(|d| d.join("frames.key"));
@@ -165,9 +186,6 @@ pub fn make_pairs(
         }
         eprintln!("{count} teacher frames read from the cache");
         return Ok(pairs);
-    }
-    if files.is_empty() {
-        return Err(DataError::Empty(cfg.data.display().to_string()).into());
     }
     // The key goes until every frame is written: an interrupted run leaves no cache that
     // could pass for one made with the old settings.

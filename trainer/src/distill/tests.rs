@@ -175,10 +175,10 @@ fn teacher_frames_cache_is_keyed_by_its_settings() {
     cfg.cache = Some(dir.path().join("cache"));
     let first = make_pairs(&cfg, &mut teacher).unwrap();
     let key = cfg.cache.as_ref().unwrap().join("frames.key");
-    assert_eq!(
-        std::fs::read_to_string(&key).unwrap(),
-        "frames 3 seed 3 jitter 0 frame 24x16\n"
-    );
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let (settings, photos_line) = key_text.split_once('\n').unwrap();
+    assert_eq!(settings, "frames 3 seed 3 jitter 0 frame 24x16");
+    assert!(photos_line.starts_with("photos 2 "), "{key_text}");
     // Same settings: read back (a cached teacher frame overwritten shows it is read).
     let marker = RgbImage::from_pixel(24, 16, image::Rgb([7, 8, 9]));
     let last = cfg.cache.as_ref().unwrap().join("0005-teacher.png");
@@ -204,6 +204,20 @@ fn teacher_frames_cache_is_keyed_by_its_settings() {
     for (i, (a, b)) in first.iter().zip(&jittered).enumerate() {
         assert_eq!(a.input == b.input, i % 3 == 0, "frame {i}");
     }
+    // Other photos, same settings, count and names: made again (a photo replaced).
+    data::save_png(&marker, &last).unwrap();
+    let other = &data::CropSampler::synthetic(3, 40)[2];
+    data::save_png(other, &cfg.data.join("1.png")).unwrap();
+    let replaced = make_pairs(&cfg, &mut teacher).unwrap();
+    assert_ne!(replaced[5].target, marker);
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), key_text);
+    // No photos: one sentence, not the cache's frames.
+    cfg.data = dir.path().join("no-photos");
+    let e = make_pairs(&cfg, &mut teacher).err().unwrap().to_string();
+    assert_eq!(
+        e,
+        format!("no .png/.jpg/.jpeg images under {}", cfg.data.display())
+    );
 }
 
 #[test]
