@@ -22,6 +22,7 @@
 //! - [`daemon`]: the frame and monitor threads tying source, engine and sink together.
 //! - [`tools`]: offline commands: `stylerd bench`, `quantize`, `report`.
 //! - [`cli`]: the command line.
+//! - [`heap`]: keeps freed memory in the heap (no page faults per frame with glibc).
 
 pub mod cli;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod engine;
 pub mod frame;
 pub mod governor;
+pub mod heap;
 pub mod http;
 pub mod media;
 pub mod mix;

