@@ -187,7 +187,7 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # make live-models: distil the shipped live students (issue 13) from multistyle26, one per
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
-# `make live-model-19` does one style (about 30 minutes on 2 cores; style 23 about an hour).
+# `make live-model-19` does one style (about 24 minutes on 2 cores; style 23 about 48).
 # Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
 # run continues (--resume).
 # The student is exported to out/live/sN/ first and measured against its teacher on the
