@@ -174,7 +174,7 @@ struct RunArgs {
 
 /// Entry point used by `src/main.rs`.
 pub fn main() -> ExitCode {
-    crate::heap::keep_freed_memory(crate::heap::TRIM_BYTES);
+    crate::heap::keep_freed_memory();
     let cli = Cli::parse();
     init_logging();
     match dispatch(cli.command) {

@@ -252,7 +252,7 @@ fn read_image(path: &Path, size: Option<u32>, device: &Device) -> Result<Tensor<
 }
 
 fn main() {
-    stylerd_train::heap::keep_freed_memory(stylerd_train::heap::TRIM_BYTES);
+    stylerd_train::heap::keep_freed_memory();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("stylerd-train: {e:#}");
         std::process::exit(1);
