@@ -198,12 +198,13 @@ LIVE_STYLES := 19 23 7 10
 LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
 # Training rounds: one `distill --steps N --resume` per round, each resuming the last
 # round's checkpoint with the learning rate's cosine stretched to its N (back up and down
-# again; about 30 minutes per 6000 steps here), so every round ends in a checkpoint under the
+# again; about 24 minutes per 6000 steps here), so every round ends in a checkpoint under the
 # issue's 45 minutes and an interrupted one continues. 6000 steps per style; 1500 (7-8 min)
 # measured 0.03 SSIM and 0.3 to 1.0 dB less on the held-out photos. Style 23 gains from a
-# second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB); styles 7 (+0.18
-# dB on the photos, -0.7 dB on the city frames) and 19 (+0.009 SSIM, no PSNR) did not
-# clearly, so they keep one round (trainer/README.md).
+# second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB), not from a third
+# to 18000; styles 7 (+0.18 dB on the photos, -0.7 dB on the city frames), 19 (+0.009 SSIM,
+# no PSNR) and 10 (+0.14 dB, its worst photo -0.6 dB) did not clearly, so they keep one
+# round (trainer/README.md).
 LIVE_ROUNDS := 6000
 live-model-23: LIVE_ROUNDS := 6000 12000
 # Teacher frames per train photo, and their photometric jitter (`--jitter`: brightness,

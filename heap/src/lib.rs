@@ -6,8 +6,8 @@
 //! memory again as fresh zeroed pages, one page fault per 4 KB. [`keep_freed_memory`] keeps
 //! blocks up to 32 MB in the heap and gives its top back only once more than a given amount
 //! lies free there. Measured (README "Live students", trainer/README.md): the daemon with a
-//! live student at 640x360 went from ~1,350 page faults a frame to none in steady state
-//! (glass-to-glass p50 about 3 ms lower, 6 % less CPU, the same peak memory); distillation
+//! live student at 640x360 went from ~1,350 page faults a frame to ~30 (start-up included;
+//! glass-to-glass p50 about 3 ms lower, 6 % less CPU, the same peak memory); distillation
 //! from 9.9 M page faults per 250 steps to 0.19 M, 1.3x the steps per second.
 
 /// Keeps freed memory in the heap for reuse, trimming it only when more than `trim` bytes

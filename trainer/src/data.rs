@@ -19,6 +19,15 @@ pub enum DataError {
     Empty(String),
 }
 
+/// All image files under `root` as [`list_images`], or one sentence if there are none.
+pub fn images(root: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let files = list_images(root);
+    if files.is_empty() {
+        return Err(DataError::Empty(root.display().to_string()));
+    }
+    Ok(files)
+}
+
 /// All image files under `root`, sorted so runs are reproducible.
 pub fn list_images(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -129,7 +138,7 @@ impl CropSampler {
     /// Decodes every image under `root`, each stored with its shorter side at most 2x `size`.
     pub fn open(root: &Path, size: u32, seed: u64) -> Result<Self, DataError> {
         let mut images = Vec::new();
-        for p in list_images(root) {
+        for p in self::images(root)? {
             let img = read_rgb(&p)?;
             let (w, h) = img.dimensions();
             let img = if w.min(h) > 2 * size || w.min(h) < size {
@@ -138,9 +147,6 @@ impl CropSampler {
                 img
             };
             images.push(img);
-        }
-        if images.is_empty() {
-            return Err(DataError::Empty(root.display().to_string()));
         }
         Ok(Self::from_images(images, size, seed))
     }

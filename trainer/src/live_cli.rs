@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 
-use stylerd_train::data::{self, DataError};
+use stylerd_train::data;
 use stylerd_train::distill::{self, DistillConfig, Distiller};
 use stylerd_train::export::{self, ManifestInfo};
 use stylerd_train::live::{LIVE_PRESETS, LiveConfig};
@@ -230,9 +230,7 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
     // The teacher and the photos first: a wrong path is reported even by a round that
     // finds nothing to train.
     let mut teacher = OnnxImageModel::multistyle(&teacher, style.unwrap_or(0))?;
-    if data::list_images(&cfg.data).is_empty() {
-        return Err(DataError::Empty(cfg.data.display().to_string()).into());
-    }
+    data::images(&cfg.data)?;
     let mut d = Distiller::new(config, cfg, device);
     d.resume_if_asked()?;
     if d.adam.step >= d.cfg.steps {

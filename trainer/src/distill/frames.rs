@@ -141,36 +141,36 @@ pub fn make_pairs(
     cfg: &DistillConfig,
     teacher: &mut OnnxImageModel,
 ) -> Result<Vec<Pair>, TrainError> {
-    let files = data::list_images(&cfg.data);
-    if files.is_empty() {
-        return Err(DataError::Empty(cfg.data.display().to_string()).into());
-    }
+    let files = data::images(&cfg.data)?;
     let count = files.len() * cfg.frames;
     let cached = |i: usize, kind: &str| {
         cfg.cache
             .as_ref()
             .map(|d| d.join(format!("{i:04}-{kind}.png")))
     };
-    // What the frames depend on besides the teacher's style (the cache folder is one per
-    // style): a cache made with other settings or other photos is made again.
-    let key = format!(
-        "frames {} seed {} jitter {} frame {}x{}{}\n{}\n",
-        cfg.frames,
-        cfg.seed,
-        cfg.jitter,
-        cfg.frame_w,
-        cfg.frame_h,
-        match cfg.styles {
-            0 => String::new(),
-            s => format!(" styles {s} blend {}", cfg.blend),
-        },
-        photos_key(&cfg.data, &files)
-    );
+    // With a cache, its key file and what the frames depend on besides the teacher's style
+    // (the cache folder is one per style): a cache made with other settings or other photos
+    // is made again. Without one nothing is keyed (and the photos are not read for it).
+    let cache_key = cfg.cache.as_ref().map(|d| {
+        let key = format!(
+            "frames {} seed {} jitter {} frame {}x{}{}\n{}\n",
+            cfg.frames,
+            cfg.seed,
+            cfg.jitter,
+            cfg.frame_w,
+            cfg.frame_h,
+            match cfg.styles {
+                0 => String::new(),
+                s => format!(" styles {s} blend {}", cfg.blend),
+            },
+            photos_key(&cfg.data, &files)
+        );
+        (d.join("frames.key"), key)
+    });
     let styles = frame_styles(cfg.seed, count, cfg.styles, cfg.blend);
-    let key_file = cfg.cache.as_ref().map(|d| d.join("frames.key"));
-    let key_matches = key_file
+    let key_matches = cache_key
         .as_ref()
-        .is_some_and(|f| std::fs::read_to_string(f).is_ok_and(|k| k == key));
+        .is_some_and(|(f, key)| std::fs::read_to_string(f).is_ok_and(|k| &k == key));
     if let Some(last) = cached(count.saturating_sub(1), "teacher")
         && key_matches
         && last.exists()
@@ -189,7 +189,7 @@ pub fn make_pairs(
     }
     // The key goes until every frame is written: an interrupted run leaves no cache that
     // could pass for one made with the old settings.
-    if let Some(f) = &key_file {
+    if let Some((f, _)) = &cache_key {
         let _ = std::fs::remove_file(f);
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_f4a3);
@@ -232,7 +232,7 @@ pub fn make_pairs(
             });
         }
     }
-    if let Some(f) = key_file {
+    if let Some((f, key)) = cache_key {
         std::fs::write(&f, &key).map_err(|e| DataError::Write {
             path: f.display().to_string(),
             message: e.to_string(),
