@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use crate::checkpoint::{self, Adam, CheckpointMeta};
 use crate::data;
 use crate::live::{self, LiveConfig, LiveNet};
+use crate::progress::Progress;
 use crate::train::TrainError;
 
 /// The schedule and loss of a distillation run.
@@ -47,17 +48,16 @@ pub struct DistillConfig {
     /// The cosine schedule ends at `lr * lr_end`.
     pub lr_end: f64,
     pub ssim_weight: f32,
+    /// Weight of the tone term: L1 between [`TONE_POOL`]-pixel block means of the output and
+    /// the target, the large-scale light and colour whose error per-pixel L1 drowns in
+    /// texture (0: none).
+    pub tone_weight: f32,
     pub margin: usize,
     pub seed: u64,
     /// Where the teacher frames are kept as PNGs (reused by later runs with the same
     /// teacher, style, frames and seed); None: computed every run.
     pub cache: Option<PathBuf>,
-    pub checkpoint: PathBuf,
-    pub checkpoint_every: u64,
-    pub resume: bool,
-    pub preview: Option<PathBuf>,
-    pub preview_every: u64,
-    pub log_every: u64,
+    pub progress: Progress,
 }
 
 /// The learning rate at `step` (0-based) of `steps`: cosine from `lr` to `lr * lr_end`.
@@ -154,12 +154,24 @@ pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     (num / den).mean()
 }
 
+/// The block side of the tone term (pixels).
+pub const TONE_POOL: usize = 8;
+
+/// L1 between the `TONE_POOL`-pixel block means of `a` and `b` (blocks that fit).
+pub fn tone_l1(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    let opts = AvgPoolOptions::new([TONE_POOL, TONE_POOL]);
+    let pool = |t: Tensor<4>| avg_pool2d(t, opts.clone());
+    (pool(a) - pool(b)).abs().mean()
+}
+
 /// The loss terms of one step.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DistillTerms {
     pub total: f32,
     pub l1: f32,
     pub ssim: f32,
+    /// The tone term ([`tone_l1`]), 0 when its weight is 0.
+    pub tone: f32,
 }
 
 /// A live student, its optimizer and its schedule.
@@ -187,15 +199,21 @@ impl Distiller {
         }
     }
 
-    /// The loss of `output` against `target` on the crop less the margin.
-    pub fn loss(&self, output: Tensor<4>, target: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
+    /// The loss terms of `output` against `target` on the crop less the margin: pixel L1,
+    /// SSIM and, with a tone weight, the tone term.
+    pub fn loss(
+        &self,
+        output: Tensor<4>,
+        target: Tensor<4>,
+    ) -> (Tensor<1>, Tensor<1>, Option<Tensor<1>>) {
         let [n, c, h, w] = output.dims();
         let m = self.cfg.margin.min(h / 4).min(w / 4);
         let crop = |t: Tensor<4>| t.slice([0..n, 0..c, m..h - m, m..w - m]);
         let (o, t) = (crop(output), crop(target));
         let l1 = (o.clone() - t.clone()).abs().mean();
+        let tone = (self.cfg.tone_weight > 0.0).then(|| tone_l1(o.clone(), t.clone()));
         let s = ssim(o, t);
-        (l1, s)
+        (l1, s, tone)
     }
 
     /// One Adam step on (`input`, `target`), both [n, 3, s, s] 0..1 on the plain device,
@@ -214,12 +232,16 @@ impl Distiller {
             context.map(|c| c.autodiff()),
             styles.map(|s| s.autodiff()),
         );
-        let (l1, s) = self.loss(output, target.autodiff().detach());
-        let total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
+        let (l1, s, tone) = self.loss(output, target.autodiff().detach());
+        let mut total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
+        if let Some(t) = &tone {
+            total = total + t.clone() * self.cfg.tone_weight;
+        }
         let terms = DistillTerms {
             total: scalar(total.clone()),
             l1: scalar(l1),
             ssim: scalar(s),
+            tone: tone.map(scalar).unwrap_or(0.0),
         };
         let grads = total.backward();
         self.net = self.adam.step(self.net.clone(), &grads);
@@ -233,16 +255,16 @@ impl Distiller {
             lr: self.cfg.lr,
         };
         Ok(checkpoint::save(
-            &self.cfg.checkpoint,
+            &self.cfg.progress.checkpoint,
             &self.net,
             &self.adam,
             &meta,
         )?)
     }
 
-    /// Continues from `cfg.checkpoint` (written for the same network).
+    /// Continues from `cfg.progress.checkpoint` (written for the same network).
     pub fn resume(&mut self) -> Result<(), TrainError> {
-        let ck = checkpoint::read(&self.cfg.checkpoint)?;
+        let ck = checkpoint::read(&self.cfg.progress.checkpoint)?;
         let wanted = serde_json::to_string(&self.config).unwrap_or_default();
         if !self.config.same_as_json(&ck.meta.network) {
             return Err(TrainError::Network {
@@ -257,14 +279,14 @@ impl Distiller {
         Ok(())
     }
 
-    /// With `cfg.resume`, continues from `cfg.checkpoint` when it exists (saying so); the
+    /// With `cfg.progress.resume`, continues from its checkpoint when it exists (saying so); the
     /// caller can then see from `adam.step` whether any step is left before it makes frames.
     pub fn resume_if_asked(&mut self) -> Result<(), TrainError> {
-        if self.cfg.resume && self.cfg.checkpoint.exists() {
+        if self.cfg.progress.resume_from().is_some() {
             self.resume()?;
             eprintln!(
                 "resumed from {} at step {}",
-                self.cfg.checkpoint.display(),
+                self.cfg.progress.checkpoint.display(),
                 self.adam.step
             );
         }
@@ -307,18 +329,24 @@ impl Distiller {
                 context.clone(),
                 styles.clone(),
             );
-            (sum.total, sum.l1, sum.ssim) = (
+            (sum.total, sum.l1, sum.ssim, sum.tone) = (
                 sum.total + last.total,
                 sum.l1 + last.l1,
                 sum.ssim + last.ssim,
+                sum.tone + last.tone,
             );
             count += 1;
             images += cfg.batch;
             let step = self.adam.step;
-            if step.is_multiple_of(cfg.log_every.max(1)) || step == cfg.steps {
+            if cfg.progress.log_at(step, cfg.steps) {
                 let k = count as f32;
+                let tone = if cfg.tone_weight > 0.0 {
+                    format!("  tone {:.4}", sum.tone / k)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "step {step}/{}  loss {:.4}  l1 {:.4}  ssim {:.4}  (mean of {count})  lr {:.2e}  {:.2} img/s  {:.0} s",
+                    "step {step}/{}  loss {:.4}  l1 {:.4}  ssim {:.4}{tone}  (mean of {count})  lr {:.2e}  {:.2} img/s  {:.0} s",
                     cfg.steps,
                     sum.total / k,
                     sum.l1 / k,
@@ -329,12 +357,10 @@ impl Distiller {
                 );
                 (sum, count, images, since) = (DistillTerms::default(), 0, 0, Instant::now());
             }
-            if step.is_multiple_of(cfg.checkpoint_every.max(1)) || step == cfg.steps {
+            if cfg.progress.checkpoint_at(step, cfg.steps) {
                 self.save()?;
             }
-            if let Some(p) = &cfg.preview
-                && (step.is_multiple_of(cfg.preview_every.max(1)) || step == cfg.steps)
-            {
+            if let Some(p) = cfg.progress.preview_at(step, cfg.steps) {
                 let output = self
                     .net
                     .valid()

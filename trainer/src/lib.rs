@@ -30,6 +30,7 @@ pub mod loss;
 pub mod lossnet;
 pub mod mobilenet;
 pub mod pickle;
+pub mod progress;
 pub mod teacher;
 pub mod train;
 pub mod transformer;

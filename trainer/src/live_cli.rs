@@ -13,6 +13,8 @@ use stylerd_train::export::{self, ManifestInfo};
 use stylerd_train::live::{LIVE_PRESETS, LiveConfig};
 use stylerd_train::teacher::OnnxImageModel;
 
+use crate::ProgressArgs;
+
 #[derive(Args)]
 pub struct LiveArgs {
     /// live-s (16,32 x2, C0 0), live-m (16,32 x3, C0 0), live-l (16,32 x4, C0 8), or live
@@ -117,6 +119,10 @@ pub struct DistillArgs {
     /// Weight of (1 - SSIM) next to pixel L1.
     #[arg(long, default_value_t = 1.0)]
     ssim_weight: f32,
+    /// Weight of the tone term: L1 between 8x8-pixel block means of the student's and the
+    /// teacher's output (large-scale light and colour), next to pixel L1 (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    tone_weight: f32,
     /// Crop border left out of the loss (pixels).
     #[arg(long, default_value_t = 8)]
     margin: usize,
@@ -125,19 +131,8 @@ pub struct DistillArgs {
     /// Folder for the teacher frames (PNG), reused by --resume and reruns; one per style.
     #[arg(long)]
     cache: Option<PathBuf>,
-    #[arg(long, default_value = "out/live/checkpoint.safetensors")]
-    checkpoint: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    checkpoint_every: u64,
-    /// Continue from --checkpoint if it exists.
-    #[arg(long)]
-    resume: bool,
-    #[arg(long)]
-    preview: Option<PathBuf>,
-    #[arg(long, default_value_t = 100)]
-    preview_every: u64,
-    #[arg(long, default_value_t = 20)]
-    log_every: u64,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 /// The styles of the multistyle26 teacher.
@@ -184,6 +179,12 @@ fn settings(a: DistillArgs) -> Result<Settings> {
         let with = if m == 8 { "with --live-deep, " } else { "" };
         bail!("{with}--size, --frame-width and --frame-height must be multiples of {m}");
     }
+    if !(a.tone_weight >= 0.0 && a.tone_weight.is_finite()) {
+        bail!(
+            "--tone-weight must be a number of at least 0 (got {})",
+            a.tone_weight
+        );
+    }
     if !(0.0..1.0).contains(&a.jitter) {
         bail!("--jitter must be at least 0 and below 1 (got {})", a.jitter);
     }
@@ -201,15 +202,11 @@ fn settings(a: DistillArgs) -> Result<Settings> {
         lr: a.lr,
         lr_end: a.lr_end,
         ssim_weight: a.ssim_weight,
+        tone_weight: a.tone_weight,
         margin: a.margin,
         seed: a.seed,
         cache: a.cache,
-        checkpoint: a.checkpoint,
-        checkpoint_every: a.checkpoint_every,
-        resume: a.resume,
-        preview: a.preview,
-        preview_every: a.preview_every,
-        log_every: a.log_every,
+        progress: a.progress.into_progress("out/live/checkpoint.safetensors"),
     };
     Ok(Settings {
         config,
@@ -242,7 +239,7 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         };
         println!(
             "{} is already at step {} {at} {}: nothing to train",
-            d.cfg.checkpoint.display(),
+            d.cfg.progress.checkpoint.display(),
             d.adam.step,
             d.cfg.steps
         );
@@ -256,7 +253,7 @@ pub fn distill(a: DistillArgs, device: &Device) -> Result<()> {
         last.total,
         last.l1,
         last.ssim,
-        d.cfg.checkpoint.display()
+        d.cfg.progress.checkpoint.display()
     );
     Ok(())
 }

@@ -16,6 +16,7 @@ use stylerd_train::gatys;
 use stylerd_train::live::{LIVE_PRESETS, LiveConfig};
 use stylerd_train::loss::{ContentMetric, LossConfig, PerceptualLoss};
 use stylerd_train::lossnet::LossNet;
+use stylerd_train::progress::Progress;
 use stylerd_train::teacher::OnnxImageModel;
 use stylerd_train::train::{self, Schedule, Teacher, Trainer};
 use stylerd_train::transformer::{ARCHITECTURES, TransformerConfig};
@@ -211,21 +212,49 @@ struct TrainArgs {
     steps: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long, default_value = "out/train/checkpoint.safetensors")]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    progress: ProgressArgs,
+    #[command(flatten)]
+    loss: LossArgs,
+}
+
+/// The checkpoint, preview and log options of `train` and `distill`.
+#[derive(Args)]
+pub struct ProgressArgs {
+    /// Checkpoint file (default: out/train/checkpoint.safetensors for train,
+    /// out/live/checkpoint.safetensors for distill).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Save the checkpoint every N steps (and at the last).
     #[arg(long, default_value_t = 100)]
     checkpoint_every: u64,
     /// Continue from --checkpoint if it exists.
     #[arg(long)]
     resume: bool,
+    /// A PNG of the current batch: input, target (where there is one), output.
     #[arg(long)]
     preview: Option<PathBuf>,
     #[arg(long, default_value_t = 100)]
     preview_every: u64,
-    #[arg(long, default_value_t = 10)]
+    /// Log the loss every N steps (and at the last).
+    #[arg(long, default_value_t = 20)]
     log_every: u64,
-    #[command(flatten)]
-    loss: LossArgs,
+}
+
+impl ProgressArgs {
+    /// The run's progress, its checkpoint at `default_checkpoint` unless given.
+    pub fn into_progress(self, default_checkpoint: &str) -> Progress {
+        Progress {
+            checkpoint: self
+                .checkpoint
+                .unwrap_or_else(|| PathBuf::from(default_checkpoint)),
+            checkpoint_every: self.checkpoint_every,
+            resume: self.resume,
+            preview: self.preview,
+            preview_every: self.preview_every,
+            log_every: self.log_every,
+        }
+    }
 }
 
 fn preset(name: &str) -> Result<TransformerConfig> {
@@ -304,18 +333,13 @@ fn run(cli: Cli) -> Result<()> {
                 batch: a.batch,
                 steps: a.steps,
                 seed: a.seed,
-                checkpoint: a.checkpoint,
-                checkpoint_every: a.checkpoint_every,
-                resume: a.resume,
-                preview: a.preview,
-                preview_every: a.preview_every,
-                log_every: a.log_every,
+                progress: a.progress.into_progress("out/train/checkpoint.safetensors"),
             };
             let last = train::run(&mut trainer, teacher, &schedule)?;
             println!(
                 "final loss {:.4} (checkpoint {})",
                 last.total,
-                schedule.checkpoint.display()
+                schedule.progress.checkpoint.display()
             );
         }
         Command::Distill(a) => live_cli::distill(a, &device)?,

@@ -11,6 +11,7 @@ use burn::prelude::*;
 use crate::checkpoint::{self, Adam, CheckpointError, CheckpointMeta};
 use crate::data::{self, CropSampler, DataError};
 use crate::loss::{LossTerms, PerceptualLoss};
+use crate::progress::Progress;
 use crate::teacher::{OnnxImageModel, TeacherError};
 use crate::transformer::{TransformerConfig, TransformerNet};
 
@@ -135,12 +136,7 @@ pub struct Schedule {
     pub batch: usize,
     pub steps: u64,
     pub seed: u64,
-    pub checkpoint: PathBuf,
-    pub checkpoint_every: u64,
-    pub resume: bool,
-    pub preview: Option<PathBuf>,
-    pub preview_every: u64,
-    pub log_every: u64,
+    pub progress: Progress,
 }
 
 /// Runs `schedule` to its last step; returns the last loss terms.
@@ -151,11 +147,11 @@ pub fn run(
 ) -> Result<LossTerms, TrainError> {
     let plain = trainer.device.clone().inner();
     let mut sampler = CropSampler::open(&s.data, s.size, s.seed)?;
-    if s.resume && s.checkpoint.exists() {
-        trainer.resume(&s.checkpoint)?;
+    if let Some(ck) = s.progress.resume_from() {
+        trainer.resume(ck)?;
         eprintln!(
             "resumed from {} at step {}",
-            s.checkpoint.display(),
+            ck.display(),
             trainer.adam.step
         );
         // Skip the crops the earlier run already used so the sequence continues.
@@ -181,7 +177,7 @@ pub fn run(
         last = trainer.step(content.clone(), target.clone());
         images += s.batch;
         let step = trainer.adam.step;
-        if step.is_multiple_of(s.log_every.max(1)) || step == s.steps {
+        if s.progress.log_at(step, s.steps) {
             let rate = images as f64 / since.elapsed().as_secs_f64();
             eprintln!(
                 "step {step}/{}  loss {:.4}  content {:.4}  style {:.4}  tv {:.4}  pixel {:.4}  {rate:.2} img/s",
@@ -189,12 +185,10 @@ pub fn run(
             );
             (images, since) = (0, Instant::now());
         }
-        if step.is_multiple_of(s.checkpoint_every.max(1)) || step == s.steps {
-            trainer.save(&s.checkpoint)?;
+        if s.progress.checkpoint_at(step, s.steps) {
+            trainer.save(&s.progress.checkpoint)?;
         }
-        if let Some(p) = &s.preview
-            && (step.is_multiple_of(s.preview_every.max(1)) || step == s.steps)
-        {
+        if let Some(p) = s.progress.preview_at(step, s.steps) {
             let output = trainer.net.valid().forward(content.clone());
             let mut tiles = Vec::new();
             for i in 0..s.batch {

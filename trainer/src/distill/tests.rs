@@ -36,15 +36,18 @@ fn tiny_cfg(dir: &std::path::Path) -> DistillConfig {
         lr: 1e-2,
         lr_end: 0.1,
         ssim_weight: 1.0,
+        tone_weight: 0.0,
         margin: 2,
         seed: 3,
         cache: None,
-        checkpoint: dir.join("ck.safetensors"),
-        checkpoint_every: 2,
-        resume: true,
-        preview: None,
-        preview_every: 100,
-        log_every: 100,
+        progress: Progress {
+            checkpoint: dir.join("ck.safetensors"),
+            checkpoint_every: 2,
+            resume: true,
+            preview: None,
+            preview_every: 100,
+            log_every: 100,
+        },
     }
 }
 
@@ -68,7 +71,7 @@ fn distillation_learns_and_resumes_exactly() {
     let device = Device::flex();
     let mut cfg = tiny_cfg(dir.path());
     cfg.steps = 40;
-    cfg.checkpoint_every = 1000;
+    cfg.progress.checkpoint_every = 1000;
     let net = LiveConfig::new([4, 8], 1).with_live_context(4);
     let mut d = Distiller::new(net.clone(), cfg.clone(), &device);
     let all = contexts(&pairs, &net, &device);
@@ -77,13 +80,14 @@ fn distillation_learns_and_resumes_exactly() {
     let ctx = context_batch(&all, &which);
     let first = d.step(x.clone(), y.clone(), ctx.clone(), None).total;
     d.run(&pairs).unwrap();
-    let (l1, s) = d.loss(d.net.valid().forward_with(x, ctx), y);
+    let (l1, s, tone) = d.loss(d.net.valid().forward_with(x, ctx), y);
+    assert!(tone.is_none(), "no tone term with tone_weight 0");
     let end = scalar(l1) + (1.0 - scalar(s));
     assert!(end < first * 0.9, "loss {first} -> {end}");
 
     // Resume: 2 steps, a checkpoint, then 2 more from it equal 4 steps straight.
     let mut cfg = tiny_cfg(dir.path());
-    cfg.checkpoint = dir.path().join("resume.safetensors");
+    cfg.progress.checkpoint = dir.path().join("resume.safetensors");
     let mut a = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
     let manual = |d: &mut Distiller| {
         let (x, y, _) = batch(&pairs, &cfg, d.adam.step, &device);
@@ -282,7 +286,7 @@ fn a_conditional_student_learns_what_each_style_does() {
     let device = Device::flex();
     let mut cfg = tiny_cfg(dir.path());
     cfg.steps = 600;
-    cfg.checkpoint_every = 1000;
+    cfg.progress.checkpoint_every = 1000;
     cfg.styles = 2;
     // 8/16 channels and 16 context channels: at 4/8 with 4 to 16, about 1 start in 15 left
     // the style's scales and shifts no way to the output (the 1/4-resolution path's ReLUs
@@ -315,4 +319,26 @@ fn a_conditional_student_learns_what_each_style_does() {
     let sb = style_batch(&pairs, &which, &device).unwrap();
     assert_eq!(sb.dims(), [n, 2, 1, 1]);
     assert!(style_batch(&pairs[..0], &[], &device).is_none());
+}
+
+#[test]
+fn the_tone_term_sees_block_means_not_texture() {
+    let device = Device::flex();
+    let plane = |f: &dyn Fn(usize, usize) -> f32| {
+        let v: Vec<f32> = (0..3 * 16 * 16).map(|i| f((i / 16) % 16, i % 16)).collect();
+        Tensor::<1>::from_floats(v.as_slice(), &device).reshape([1, 3, 16, 16])
+    };
+    let grey = plane(&|_, _| 0.5);
+    // A checkerboard of +-0.2 around the same grey: every 8x8 block has the same mean.
+    let checker = plane(&|y, x| if (x + y) % 2 == 0 { 0.7 } else { 0.3 });
+    // The same grey 0.1 lighter in the left half (two of the four 8x8 blocks).
+    let lighter = plane(&|_, x| if x < 8 { 0.6 } else { 0.5 });
+    let tone = |a: &Tensor<4>, b: &Tensor<4>| scalar(tone_l1(a.clone(), b.clone()));
+    // float sums of 64 values: 1e-6 is rounding, not a tolerance on the behaviour
+    assert!(tone(&grey, &checker) < 1e-6, "{}", tone(&grey, &checker));
+    assert!(
+        (tone(&grey, &lighter) - 0.05).abs() < 1e-6,
+        "{}",
+        tone(&grey, &lighter)
+    );
 }
