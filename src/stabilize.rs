@@ -45,7 +45,7 @@ impl Stabilizer {
     pub fn apply(&mut self, input: &RgbImage, output: &mut RgbImage) {
         let luma_now = luma(input);
         let same_size = |o: &RgbImage| (o.width, o.height) == (output.width, output.height);
-        if let (Some(prev_in), Some(prev_out)) = (&self.prev_input, &self.prev_output)
+        if let (Some(prev_in), Some(prev_out)) = (&self.prev_input, &mut self.prev_output)
             && prev_in.len() == luma_now.len()
             && same_size(prev_out)
             && (input.width, input.height) == (output.width, output.height)
@@ -57,45 +57,61 @@ impl Stabilizer {
                 .map(|(a, b)| (a - b).abs())
                 .collect();
             let motion = box_mean(&diff, w, h, BOX_RADIUS);
-            for (i, m) in motion.iter().enumerate() {
-                let gate = (1.0 - m / self.threshold).clamp(0.0, 1.0);
-                let alpha = self.strength * gate;
-                if alpha <= 0.0 {
-                    continue;
-                }
-                for c in 0..3 {
-                    let k = i * 3 + c;
-                    let blended =
-                        alpha * prev_out.data[k] as f32 + (1.0 - alpha) * output.data[k] as f32;
-                    output.data[k] = (blended + 0.5) as u8;
-                }
+            // Each pixel's weight of the previous output, then one flat pass over the bytes
+            // (a weight of 0 leaves the byte as it is: 1.0 * o + 0.5 truncates to o).
+            let alpha: Vec<f32> = motion
+                .iter()
+                .flat_map(|m| {
+                    let a = self.strength * (1.0 - m / self.threshold).clamp(0.0, 1.0);
+                    [a; 3]
+                })
+                .collect();
+            for ((o, &p), a) in output.data.iter_mut().zip(&prev_out.data).zip(&alpha) {
+                *o = (a * p as f32 + (1.0 - a) * *o as f32 + 0.5) as u8;
             }
+            // The previous output's buffer is reused: no allocation a frame.
+            prev_out.data.copy_from_slice(&output.data);
+        } else {
+            self.prev_output = Some(output.clone());
         }
         self.prev_input = Some(luma_now);
-        self.prev_output = Some(output.clone());
     }
 }
 
-/// Mean over a (2r+1)^2 box around each pixel (clipped at the borders), via an integral image.
+/// Mean over a (2r+1)^2 box around each pixel (clipped at the borders): a horizontal then a
+/// vertical pass of window sums (shifted rows added whole, at most 2r+1 terms, so no running
+/// drift), divided by the clipped box's area.
 fn box_mean(values: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut integral = vec![0f64; (w + 1) * (h + 1)];
-    for y in 0..h {
-        let mut row = 0f64;
-        for x in 0..w {
-            row += values[y * w + x] as f64;
-            integral[(y + 1) * (w + 1) + x + 1] = integral[y * (w + 1) + x + 1] + row;
+    let span = |i: usize, n: usize| (i.saturating_sub(r), (i + r + 1).min(n));
+    let mut rows = vec![0f32; w * h];
+    for (src, dst) in values.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        dst.copy_from_slice(src);
+        for k in 1..=r.min(w) {
+            for (d, s) in dst[..w - k].iter_mut().zip(&src[k..]) {
+                *d += s;
+            }
+            for (d, s) in dst[k..].iter_mut().zip(&src[..w - k]) {
+                *d += s;
+            }
         }
     }
+    let widths: Vec<f32> = (0..w)
+        .map(|x| {
+            let (x0, x1) = span(x, w);
+            (x1 - x0) as f32
+        })
+        .collect();
     let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
-        for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let sum = integral[y1 * (w + 1) + x1]
-                - integral[y0 * (w + 1) + x1]
-                - integral[y1 * (w + 1) + x0]
-                + integral[y0 * (w + 1) + x0];
-            out[y * w + x] = (sum / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+    for (y, dst) in out.chunks_exact_mut(w).enumerate() {
+        let (y0, y1) = span(y, h);
+        for row in rows[y0 * w..y1 * w].chunks_exact(w) {
+            for (d, s) in dst.iter_mut().zip(row) {
+                *d += s;
+            }
+        }
+        let height = (y1 - y0) as f32;
+        for (d, width) in dst.iter_mut().zip(&widths) {
+            *d /= height * width;
         }
     }
     out

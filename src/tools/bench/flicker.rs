@@ -4,7 +4,10 @@
 //! frame, and per-frame sensor-like noise of ±4 levels) is stylized frame by frame, then
 //! stabilized. Reported: flicker (see `stabilize::flicker`) off and on, SSIM of the
 //! stabilized frames to the unstabilized ones, and ghosting — the mean difference between
-//! the two inside the moving square, where the stabilizer must not blend.
+//! the two inside the moving square, where the stabilizer must not blend; and its time a
+//! frame against the engine's in the same run.
+
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -94,15 +97,19 @@ pub fn run(models_dir: &std::path::Path, model: &str, threads: usize) -> anyhow:
     let mut engine = engine::open(&config, &StyleSpec::parse("0")?)?;
     let inputs = clip();
     let mut plain = Vec::new();
+    let start = Instant::now();
     for frame in &inputs {
         plain.push(engine.stylize(frame, &mut StageTimes::default())?);
     }
+    let engine_ms = start.elapsed().as_secs_f64() * 1e3 / inputs.len() as f64;
     let defaults = StabilizerConfig::default();
     let mut stabilizer = Stabilizer::new(defaults.strength, defaults.threshold);
     let mut steady = plain.clone();
+    let start = Instant::now();
     for (frame, out) in inputs.iter().zip(steady.iter_mut()) {
         stabilizer.apply(frame, out);
     }
+    let stabilizer_ms = start.elapsed().as_secs_f64() * 1e3 / inputs.len() as f64;
     let off = flicker(&inputs, &plain, STILL);
     let on = flicker(&inputs, &steady, STILL);
     let n = plain.len() as f64;
@@ -124,5 +131,8 @@ pub fn run(models_dir: &std::path::Path, model: &str, threads: usize) -> anyhow:
         "on": {"flicker": on, "ssim_to_unstabilized": similarity},
         "flicker_ratio_on_over_off": on / off.max(1e-12),
         "ghosting_levels": ghosting,
+        // what the stabilizer adds to a frame, against the engine's own time in this run
+        "ms_per_frame": {"engine": engine_ms, "stabilizer": stabilizer_ms},
+        "stabilizer_over_engine": stabilizer_ms / engine_ms.max(1e-12),
     }))
 }
