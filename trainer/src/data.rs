@@ -29,7 +29,7 @@ pub fn images(root: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 /// All image files under `root`, sorted so runs are reproducible.
-pub fn list_images(root: &Path) -> Vec<PathBuf> {
+fn list_images(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
