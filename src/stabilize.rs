@@ -82,6 +82,9 @@ impl Stabilizer {
 /// vertical pass of window sums (shifted rows added whole, at most 2r+1 terms, so no running
 /// drift), divided by the clipped box's area.
 fn box_mean(values: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
     let span = |i: usize, n: usize| (i.saturating_sub(r), (i + r + 1).min(n));
     let mut rows = vec![0f32; w * h];
     for (src, dst) in values.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
@@ -146,21 +149,25 @@ mod tests {
 
     #[test]
     fn box_mean_matches_brute_force() {
-        let (w, h) = (7, 5);
-        let v: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
-        let fast = box_mean(&v, w, h, 2);
-        for y in 0..h {
-            for x in 0..w {
-                let (mut s, mut n) = (0.0, 0);
-                for j in y.saturating_sub(2)..(y + 3).min(h) {
-                    for i in x.saturating_sub(2)..(x + 3).min(w) {
-                        s += v[j * w + i];
-                        n += 1;
+        // Pictures narrower and shorter than the box, and wider ones: every border case.
+        for (w, h) in [(7, 5), (1, 1), (1, 4), (2, 3), (4, 2), (12, 9)] {
+            let v: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 11) as f32).collect();
+            let fast = box_mean(&v, w, h, 2);
+            for y in 0..h {
+                for x in 0..w {
+                    let (mut s, mut n) = (0.0, 0);
+                    for j in y.saturating_sub(2)..(y + 3).min(h) {
+                        for i in x.saturating_sub(2)..(x + 3).min(w) {
+                            s += v[j * w + i];
+                            n += 1;
+                        }
                     }
+                    // f32 sums of at most 25 small integers, one division: rounding only
+                    assert!((fast[y * w + x] - s / n as f32).abs() < 1e-4, "{w}x{h}");
                 }
-                assert!((fast[y * w + x] - s / n as f32).abs() < 1e-4);
             }
         }
+        assert!(box_mean(&[], 0, 3, 2).is_empty());
     }
 
     #[test]
