@@ -78,8 +78,21 @@ pub fn batch(
     step: u64,
     device: &Device,
 ) -> (Tensor<4>, Tensor<4>, Vec<usize>) {
+    let (x, y, which, _) = batch_at(pairs, cfg, step, 1, device);
+    (x, y, which)
+}
+
+/// [`batch`] with each crop's top-left corner (rows, columns) in its frame, a multiple of
+/// `align` (4 for a spatial context, which cuts its 1/4-resolution map there).
+pub fn batch_at(
+    pairs: &[Pair],
+    cfg: &DistillConfig,
+    step: u64,
+    align: u32,
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>, Vec<usize>, Vec<[usize; 2]>) {
     let mut rng = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(step));
-    let (mut ins, mut outs, mut which) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ins, mut outs, mut which, mut at) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..cfg.batch {
         let i = rng.random_range(0..pairs.len());
         which.push(i);
@@ -87,6 +100,8 @@ pub fn batch(
         let (w, h) = p.input.dimensions();
         let s = cfg.size.min(w).min(h);
         let (x, y) = (rng.random_range(0..=w - s), rng.random_range(0..=h - s));
+        let (x, y) = (x / align * align, y / align * align);
+        at.push([y as usize, x as usize]);
         ins.push(image::imageops::crop_imm(&p.input, x, y, s, s).to_image());
         outs.push(image::imageops::crop_imm(&p.target, x, y, s, s).to_image());
     }
@@ -94,6 +109,7 @@ pub fn batch(
         data::to_tensor(&ins, device),
         data::to_tensor(&outs, device),
         which,
+        at,
     )
 }
 
@@ -225,12 +241,14 @@ impl Distiller {
         target: Tensor<4>,
         context: Option<Tensor<4>>,
         styles: Option<Tensor<4>>,
+        at: &[[usize; 2]],
     ) -> DistillTerms {
         self.adam.lr = cosine_lr(self.cfg.lr, self.cfg.lr_end, self.adam.step, self.cfg.steps);
-        let output = self.net.forward_styled(
+        let output = self.net.forward_at(
             input.autodiff(),
             context.map(|c| c.autodiff()),
             styles.map(|s| s.autodiff()),
+            at,
         );
         let (l1, s, tone) = self.loss(output, target.autodiff().detach());
         let mut total = l1.clone() + (s.clone().neg() + 1.0) * self.cfg.ssim_weight;
@@ -320,7 +338,8 @@ impl Distiller {
         let (mut images, mut since, start) = (0usize, Instant::now(), Instant::now());
         let all = contexts(pairs, &self.config, &plain);
         while self.adam.step < cfg.steps {
-            let (input, target, which) = batch(pairs, &cfg, self.adam.step, &plain);
+            let align = if self.config.live_grid { 4 } else { 1 };
+            let (input, target, which, at) = batch_at(pairs, &cfg, self.adam.step, align, &plain);
             let context = context_batch(&all, &which);
             let styles = style_batch(pairs, &which, &plain);
             last = self.step(
@@ -328,6 +347,7 @@ impl Distiller {
                 target.clone(),
                 context.clone(),
                 styles.clone(),
+                &at,
             );
             (sum.total, sum.l1, sum.ssim, sum.tone) = (
                 sum.total + last.total,
@@ -364,7 +384,7 @@ impl Distiller {
                 let output = self
                     .net
                     .valid()
-                    .forward_styled(input.clone(), context, styles);
+                    .forward_at(input.clone(), context, styles, &at);
                 let mut tiles = Vec::new();
                 for i in 0..cfg.batch.min(4) {
                     tiles.push(data::to_image(&input, i));

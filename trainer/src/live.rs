@@ -50,6 +50,13 @@ pub struct LiveConfig {
     /// the teacher's conditional instance norm does. Needs a context branch.
     #[config(default = 0)]
     pub live_styles: usize,
+    /// A spatial context (needs a context branch): from the context's 1/32-resolution map
+    /// (and its global features) a coarse map of per-channel scales and shifts, bilinearly
+    /// upsampled to the 1/4-resolution features and applied after the last residual block,
+    /// so the tone can differ across the frame (a sky darker than the ground) where the
+    /// per-channel FiLM gives one answer for the whole frame.
+    #[config(default = false)]
+    pub live_grid: bool,
 }
 
 /// The named sizes the CLI offers as `--arch`.
@@ -77,6 +84,7 @@ impl LiveConfig {
         obj.entry("live_context").or_insert(0.into());
         obj.entry("live_deep").or_insert(0.into());
         obj.entry("live_styles").or_insert(0.into());
+        obj.entry("live_grid").or_insert(false.into());
         serde_json::from_value(v).ok()
     }
 
@@ -119,8 +127,9 @@ impl LiveConfig {
             0 => String::new(),
             s => format!(" {s} styles"),
         };
+        let grid = if self.live_grid { " grid" } else { "" };
         format!(
-            "{c1}/{c2}x{} c{}{d}{k}{deep}{styles}",
+            "{c1}/{c2}x{} c{}{d}{k}{grid}{deep}{styles}",
             self.live_blocks, self.live_out
         )
     }
@@ -160,11 +169,20 @@ impl LiveConfig {
                     .map(|_| scaled(one(k, c2), 0.0))
                     .collect()
             };
+            // The grid's output starts at zero too.
+            let grid = self.live_grid.then(|| LiveGrid {
+                local: one(k, k),
+                global: Conv2dConfig::new([k, k], [1, 1])
+                    .with_bias(false)
+                    .init(device),
+                out: scaled(one(k, 2 * c2), 0.0),
+            });
             LiveContext {
                 convs: vec![conv(3, k, 2), conv(k, k, 2), conv(k, k, 2)],
                 fc: one(k + self.live_styles, k),
                 scale: film(),
                 shift: film(),
+                grid,
             }
         });
         let blocks = (0..self.live_blocks)
@@ -223,6 +241,80 @@ pub struct LiveContext {
     /// 1x1 convs to `1 + scale` (the 1 is added in forward) and to the shift.
     pub scale: Vec<Conv2d>,
     pub shift: Vec<Conv2d>,
+    /// The spatial context (`live_grid`).
+    pub grid: Option<LiveGrid>,
+}
+
+/// The spatial context: per cell of the context's 1/32-resolution map, ReLU(1x1 conv of
+/// the map + 1x1 conv of the global features after the context's fc, which hold a
+/// conditional student's style) and a 1x1 conv to C2 scales and C2 shifts.
+#[derive(Module, Debug)]
+pub struct LiveGrid {
+    pub local: Conv2d,
+    pub global: Conv2d,
+    pub out: Conv2d,
+}
+
+/// The spatial context's scales and shifts: [n, 2 * C2, h, w] at 1/32 resolution.
+pub struct GridMap(Tensor<4>);
+
+/// Upsampling factor from the context's map (1/32) to the features it modulates (1/4).
+pub const GRID_UP: usize = 8;
+
+impl GridMap {
+    /// (1 + scale, shift), each [n, C2, h4, w4], for features of `h4`x`w4` whose top-left
+    /// corner sits at `at[i]` (rows, columns, 1/4-resolution units) in the whole frame's
+    /// features; `at` empty: every one at (0, 0), the whole frame. The map is upsampled
+    /// x8 bilinearly (half-pixel centres, edges clamped: ONNX Resize `linear`,
+    /// `half_pixel`) and cut there.
+    pub fn at(&self, h4: usize, w4: usize, at: &[[usize; 2]]) -> (Tensor<4>, Tensor<4>) {
+        let [n, c, h, w] = self.0.dims();
+        let device = self.0.device();
+        // Bilinear upsampling is linear in the map: each window is A_y . map . A_x^T, with
+        // one batched matmul per axis (autodiff through `interpolate` for every crop cost
+        // more than the rest of a training step).
+        let corners: Vec<[usize; 2]> = if at.is_empty() {
+            vec![[0, 0]; n]
+        } else {
+            at.to_vec()
+        };
+        let weights = |axis: usize, len: usize, size: usize| {
+            let rows: Vec<f32> = corners
+                .iter()
+                .flat_map(|corner| {
+                    let first = corner[axis].min((size * GRID_UP).saturating_sub(len));
+                    lerp_rows(first, len, size)
+                })
+                .collect();
+            Tensor::<1>::from_floats(rows.as_slice(), &device).reshape([n, 1, len, size])
+        };
+        let ay = weights(0, h4, h);
+        let ax = weights(1, w4, w).swap_dims(2, 3);
+        let map = ay.matmul(self.0.clone()).matmul(ax);
+        let half = c / 2;
+        (
+            map.clone().slice([0..n, 0..half, 0..h4, 0..w4]) + 1.0,
+            map.slice([0..n, half..c, 0..h4, 0..w4]),
+        )
+    }
+}
+
+/// Rows `first..first + len` of the x[`GRID_UP`] bilinear upsampling of `size` cells as a
+/// `len` x `size` matrix (row-major): output `o` reads cell `i = (o + 0.5) / 8 - 0.5`,
+/// clamped to the cells, weighting floor(i) by 1 - frac(i) and the next cell by frac(i)
+/// (ONNX Resize `linear`, `half_pixel`; burn's `interpolate` without aligned corners).
+fn lerp_rows(first: usize, len: usize, size: usize) -> Vec<f32> {
+    let mut m = vec![0.0; len * size];
+    for r in 0..len {
+        let i = ((first + r) as f64 + 0.5) / GRID_UP as f64 - 0.5;
+        let i = i.clamp(0.0, (size - 1) as f64);
+        let lo = i.floor() as usize;
+        let hi = (lo + 1).min(size - 1);
+        let t = (i - lo as f64) as f32;
+        m[r * size + lo] += 1.0 - t;
+        m[r * size + hi] += t;
+    }
+    m
 }
 
 /// The input of the context branch: the frame average-pooled 4x4 (ONNX AveragePool).
@@ -234,17 +326,18 @@ pub fn context_input(frame: Tensor<4>) -> Tensor<4> {
 
 impl LiveContext {
     /// (scale, shift) per FiLM point, each [n, C2, 1, 1], from a pooled frame and, for a
-    /// conditional student, the style vectors `styles` [n, S, 1, 1] (None: all zero).
+    /// conditional student, the style vectors `styles` [n, S, 1, 1] (None: all zero); and
+    /// with a spatial context its map.
     pub fn film(
         &self,
         pooled: Tensor<4>,
         styles: Option<Tensor<4>>,
-    ) -> Vec<(Tensor<4>, Tensor<4>)> {
+    ) -> (Vec<(Tensor<4>, Tensor<4>)>, Option<GridMap>) {
         let mut c = pooled;
         for conv in &self.convs {
             c = relu(conv.forward(c));
         }
-        let g = c.mean_dim(2).mean_dim(3);
+        let g = c.clone().mean_dim(2).mean_dim(3);
         let [n, k, _, _] = g.dims();
         let extra = self.fc.weight.dims()[1].saturating_sub(k);
         let g = match (extra, styles) {
@@ -256,11 +349,17 @@ impl LiveContext {
             }
         };
         let h = relu(self.fc.forward(g));
-        self.scale
+        let grid = self.grid.as_ref().map(|gr| {
+            let z = gr.local.forward(c) + gr.global.forward(h.clone());
+            GridMap(gr.out.forward(relu(z)))
+        });
+        let film = self
+            .scale
             .iter()
             .zip(&self.shift)
             .map(|(s, b)| (s.forward(h.clone()) + 1.0, b.forward(h.clone())))
-            .collect()
+            .collect();
+        (film, grid)
     }
 }
 
@@ -331,9 +430,22 @@ impl LiveNet {
         pooled: Option<Tensor<4>>,
         styles: Option<Tensor<4>>,
     ) -> Tensor<4> {
-        let film = match (&self.context, pooled) {
+        self.forward_at(x, pooled, styles, &[])
+    }
+
+    /// [`Self::forward_styled`] for crops: `at[i]` is crop i's top-left corner in the
+    /// whole frame (rows, columns; multiples of 4), where a spatial context cuts its map
+    /// (empty: the whole frame).
+    pub fn forward_at(
+        &self,
+        x: Tensor<4>,
+        pooled: Option<Tensor<4>>,
+        styles: Option<Tensor<4>>,
+        at: &[[usize; 2]],
+    ) -> Tensor<4> {
+        let (film, grid) = match (&self.context, pooled) {
             (Some(c), Some(p)) => c.film(p, styles),
-            _ => Vec::new(),
+            _ => (Vec::new(), None),
         };
         let apply = |x: Tensor<4>, i: usize| match film.get(i) {
             Some((s, b)) => x * s.clone() + b.clone(),
@@ -343,6 +455,12 @@ impl LiveNet {
         let mut x = apply(relu(self.down2.forward(x1.clone())), 0);
         for (i, b) in self.blocks.iter().enumerate() {
             x = apply(b.forward(x), i + 1);
+        }
+        if let Some(grid) = &grid {
+            let [_, _, h4, w4] = x.dims();
+            let at: Vec<[usize; 2]> = at.iter().map(|&[y, x]| [y / 4, x / 4]).collect();
+            let (s, b) = grid.at(h4, w4, &at);
+            x = x * s + b;
         }
         if let Some(d) = &self.deep {
             let z = d.block.forward(relu(d.down.forward(x.clone())));
@@ -384,6 +502,9 @@ impl LiveNet {
                 (h, w) = (h.div_ceil(2), w.div_ceil(2));
                 m += macs(conv, h, w);
             }
+            if let Some(g) = &c.grid {
+                m += macs(&g.local, h, w) + macs(&g.out, h, w);
+            }
         }
         2 * m
     }
@@ -392,6 +513,45 @@ impl LiveNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+    #[test]
+    fn a_crops_grid_is_the_whole_frames_grid_cut_at_the_crop() {
+        let device = Device::flex();
+        let map = GridMap(Tensor::random(
+            [1, 4, 3, 5],
+            burn::tensor::Distribution::Default,
+            &device,
+        ));
+        // The whole frame's features: 20x36 (a map of 3x5 upsampled to 24x40), as burn's
+        // own bilinear interpolation (the ONNX export's Resize) gives them.
+        let (s, b) = map.at(20, 36, &[]);
+        let up = interpolate(
+            map.0.clone(),
+            InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_align_corners(false)
+                .with_output_size([24, 40]),
+        )
+        .slice([0..1, 0..4, 0..20, 0..36]);
+        let whole = Tensor::cat(vec![s.clone() - 1.0, b.clone()], 1);
+        let d: f32 = (whole - up).abs().max().into_scalar();
+        assert!(d < 1e-6, "upsampling differs from interpolate by {d}");
+        // Every window position, the first and last rows and columns included.
+        for [y, x] in (0..=8).flat_map(|y| (0..=24).map(move |x| [y, x])) {
+            let (cs, cb) = map.at(12, 12, &[[y, x]]);
+            let want = |t: &Tensor<4>| t.clone().slice([0..1, 0..2, y..y + 12, x..x + 12]);
+            let d: f32 = (cs - want(&s)).abs().max().into_scalar();
+            let e: f32 = (cb - want(&b)).abs().max().into_scalar();
+            assert!(d < 1e-6 && e < 1e-6, "crop at {y},{x}: {d} {e}");
+        }
+        // Scales are 1 + the map's first half: a zero map is the identity.
+        let zero = GridMap(Tensor::zeros([1, 4, 3, 5], &device));
+        let (s, b) = zero.at(20, 36, &[]);
+        let s: f32 = (s - 1.0).abs().max().into_scalar();
+        let b: f32 = b.abs().max().into_scalar();
+        assert_eq!((s, b), (0.0, 0.0));
+    }
 
     #[test]
     fn live_keeps_the_frame_size_and_counts_its_flops() {
@@ -402,6 +562,9 @@ mod tests {
                 .with_live_out(0)
                 .with_live_dilate(true),
             LiveConfig::new([4, 8], 2).with_live_context(4),
+            LiveConfig::new([4, 8], 2)
+                .with_live_context(4)
+                .with_live_grid(true),
         ] {
             let net = cfg.init(&device);
             let x =

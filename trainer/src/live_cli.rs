@@ -41,6 +41,11 @@ pub struct LiveArgs {
     /// tone); 0: none. Frames must then be multiples of 8.
     #[arg(long)]
     live_deep: Option<usize>,
+    /// A spatial context: a coarse map of scales and shifts from the context branch's
+    /// 1/32-resolution features, upsampled and applied after the residual blocks, so the
+    /// tone can differ across the frame (needs --live-context).
+    #[arg(long)]
+    live_grid: bool,
 }
 
 impl LiveArgs {
@@ -72,6 +77,14 @@ impl LiveArgs {
         }
         if let Some(d) = self.live_deep {
             c.live_deep = d;
+        }
+        if self.live_grid {
+            if c.live_context == 0 {
+                bail!(
+                    "--live-grid needs a context branch (--live-context K): its map comes from there"
+                );
+            }
+            c.live_grid = true;
         }
         Ok(c)
     }
@@ -393,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn distill_refuses_a_bad_teacher_style_or_blend_in_one_sentence() {
+    fn distill_refuses_a_bad_teacher_style_blend_or_grid_in_one_sentence() {
         let err = |args: &[&str]| {
             let cli = Cli::try_parse_from([&["distill"][..], args].concat()).unwrap();
             distill(cli.args, &Device::flex()).unwrap_err().to_string()
@@ -418,6 +431,10 @@ mod tests {
                 "1.5"
             ]),
             "--blend must be within 0 and 1 (got 1.5)"
+        );
+        assert_eq!(
+            err(&["--teacher-style", "23", "--live-grid"]),
+            "--live-grid needs a context branch (--live-context K): its map comes from there"
         );
     }
 }

@@ -51,23 +51,56 @@ fn tiny_cfg(dir: &std::path::Path) -> DistillConfig {
     }
 }
 
-#[test]
-fn distillation_learns_and_resumes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let imgs = data::CropSampler::synthetic(3, 24);
-    // The "teacher" here is a fixed colour inversion of the photo.
-    let pairs: Vec<Pair> = imgs
+/// `n` synthetic photos as `w`x`h` frames, each with a "teacher" that inverts its colours.
+fn inverted_pairs(n: usize, w: u32, h: u32) -> Vec<Pair> {
+    data::CropSampler::synthetic(n, w.max(h))
         .into_iter()
         .map(|i| {
             let mut t = i.clone();
             image::imageops::invert(&mut t);
             Pair {
-                input: frame(&i, 24, 16, 1.0, 0.5, 0.5, false),
-                target: frame(&t, 24, 16, 1.0, 0.5, 0.5, false),
+                input: frame(&i, w, h, 1.0, 0.5, 0.5, false),
+                target: frame(&t, w, h, 1.0, 0.5, 0.5, false),
                 style: Vec::new(),
             }
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_spatial_context_trains_on_crops_cut_from_the_whole_frames_map() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64x48 frames: pooled 16x12, a 2x2 map at 1/32 (upsampled to 16x16 at 1/4).
+    let pairs = inverted_pairs(2, 64, 48);
+    let device = Device::flex();
+    let cfg = tiny_cfg(dir.path());
+    let net = LiveConfig::new([4, 8], 1)
+        .with_live_context(4)
+        .with_live_grid(true);
+    let mut d = Distiller::new(net.clone(), cfg.clone(), &device);
+    let (x, y, which, at) = batch_at(&pairs, &cfg, 0, 4, &device);
+    // Corners on the 1/4 grid, inside the frame.
+    for &[r, c] in &at {
+        assert!(
+            r % 4 == 0 && c % 4 == 0 && r + 16 <= 48 && c + 16 <= 64,
+            "{r},{c}"
+        );
+    }
+    let ctx = context_batch(&contexts(&pairs, &net, &device), &which);
+    let out = |d: &Distiller| {
+        let g = d.net.context.as_ref().unwrap().grid.as_ref().unwrap();
+        crate::checkpoint::HostTensor::of(&g.out.weight.val()).data
+    };
+    assert!(out(&d).iter().all(|&v| v == 0.0), "the grid starts at zero");
+    d.step(x, y, ctx, None, &at);
+    // The loss reaches the grid through its cut windows.
+    assert!(out(&d).iter().any(|&v| v != 0.0), "the grid did not learn");
+}
+
+#[test]
+fn distillation_learns_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = inverted_pairs(3, 24, 16);
     let device = Device::flex();
     let mut cfg = tiny_cfg(dir.path());
     cfg.steps = 40;
@@ -78,7 +111,7 @@ fn distillation_learns_and_resumes_exactly() {
     assert_eq!(all.len(), pairs.len());
     let (x, y, which) = batch(&pairs, &cfg, 0, &device);
     let ctx = context_batch(&all, &which);
-    let first = d.step(x.clone(), y.clone(), ctx.clone(), None).total;
+    let first = d.step(x.clone(), y.clone(), ctx.clone(), None, &[]).total;
     d.run(&pairs).unwrap();
     let (l1, s, tone) = d.loss(d.net.valid().forward_with(x, ctx), y);
     assert!(tone.is_none(), "no tone term with tone_weight 0");
@@ -91,7 +124,7 @@ fn distillation_learns_and_resumes_exactly() {
     let mut a = Distiller::new(LiveConfig::new([4, 8], 1), cfg.clone(), &device);
     let manual = |d: &mut Distiller| {
         let (x, y, _) = batch(&pairs, &cfg, d.adam.step, &device);
-        d.step(x, y, None, None);
+        d.step(x, y, None, None, &[]);
     };
     manual(&mut a);
     manual(&mut a);

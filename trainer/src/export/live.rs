@@ -2,10 +2,28 @@
 //! context branch's pools, broadcast Mul and Add, and a conditional student's style input
 //! (Reshape, Concat).
 
+use std::ops::Range;
+
 use burn::nn::conv::Conv2d;
 
 use super::*;
-use crate::live::{LiveBlock, LiveNet};
+use crate::live::{GRID_UP, LiveBlock, LiveNet};
+
+/// The 1x1 conv `c` restricted to its output channels `rows`, with `plus` added to their
+/// biases (a FiLM scale's 1), on `x`.
+fn conv_rows(g: &mut Graph, c: &Conv2d, rows: Range<usize>, plus: f32, x: &str) -> String {
+    let (wd, w) = host(&c.weight);
+    let bias = match &c.bias {
+        Some(b) => host(b).1,
+        None => vec![0.0; wd[0] as usize],
+    };
+    let per = w.len() / wd[0] as usize;
+    let dims = vec![rows.len() as i64, wd[1], wd[2], wd[3]];
+    let w = g.floats("w", dims, w[rows.start * per..rows.end * per].to_vec());
+    let b = bias[rows.clone()].iter().map(|v| v + plus).collect();
+    let b = g.floats("b", vec![rows.len() as i64], b);
+    g.node("Conv", &[x, &w, &b], vec![])
+}
 
 impl ToOnnx for LiveNet {
     fn pad_multiple(&self) -> u32 {
@@ -28,6 +46,7 @@ impl ToOnnx for LiveNet {
         };
         // The context branch: (scale, shift) per FiLM point, each [1, C2, 1, 1].
         let mut film = Vec::new();
+        let mut grid = None;
         if let Some(c) = &self.context {
             let mut y = g.node(
                 "AveragePool",
@@ -41,6 +60,7 @@ impl ToOnnx for LiveNet {
                 let z = conv(&mut g, cv, &y);
                 y = g.node("Relu", &[&z], vec![]);
             }
+            let map = y.clone();
             let mut y = g.node("GlobalAveragePool", &[&y], vec![]);
             if self.styles() > 0 {
                 // The style vector [S] as [1, S, 1, 1] after the global average.
@@ -50,16 +70,21 @@ impl ToOnnx for LiveNet {
             }
             let y = g.conv(&c.fc, &y);
             let h = g.node("Relu", &[&y], vec![]);
+            if let Some(gr) = &c.grid {
+                // GridMap: ReLU(local(map) + global(h)), then to 2 * C2 channels.
+                let a = g.conv(&gr.local, &map);
+                let b = g.conv(&gr.global, &h);
+                let z = g.node("Add", &[&a, &b], vec![]);
+                let z = g.node("Relu", &[&z], vec![]);
+                // The out conv as two: to 1 + scale (the 1 in the bias) and to the shift.
+                let half = gr.out.weight.dims()[0] / 2;
+                let scale = conv_rows(&mut g, &gr.out, 0..half, 1.0, &z);
+                let shift = conv_rows(&mut g, &gr.out, half..2 * half, 0.0, &z);
+                grid = Some((scale, shift));
+            }
             for (s, b) in c.scale.iter().zip(&c.shift) {
                 // 1 + scale: the 1 goes into the conv's bias.
-                let (wd, w) = host(&s.weight);
-                let (bd, bias) = match &s.bias {
-                    Some(b) => host(b),
-                    None => (vec![wd[0]], vec![0.0; wd[0] as usize]),
-                };
-                let w = g.floats("w", wd, w);
-                let bias = g.floats("b", bd, bias.iter().map(|v| v + 1.0).collect());
-                let scale = g.node("Conv", &[&h, &w, &bias], vec![]);
+                let scale = conv_rows(&mut g, s, 0..s.weight.dims()[0], 1.0, &h);
                 let shift = g.conv(b, &h);
                 film.push((scale, shift));
             }
@@ -86,6 +111,31 @@ impl ToOnnx for LiveNet {
         for (i, b) in self.blocks.iter().enumerate() {
             let y = block(&mut g, b, &x);
             x = apply(&mut g, y, i + 1);
+        }
+        if let Some((sc, sh)) = &grid {
+            // GridMap::at for the whole frame: each map x8 linear half-pixel, cut to the
+            // features' size from the top-left corner.
+            let up = GRID_UP as f32;
+            let scales = g.floats("scales", vec![4], vec![1.0, 1.0, up, up]);
+            let shape = g.node("Shape", &[&x], vec![]);
+            let (two, four) = (g.ints("start", vec![2]), g.ints("end", vec![4]));
+            let hw = g.node("Slice", &[&shape, &two, &four], vec![]);
+            let zero = g.ints("zero", vec![0, 0]);
+            let axes = g.ints("axes", vec![2, 3]);
+            let full = |g: &mut Graph, m: &str| {
+                let m = g.node(
+                    "Resize",
+                    &[m, "", &scales],
+                    vec![
+                        attr_str("mode", "linear"),
+                        attr_str("coordinate_transformation_mode", "half_pixel"),
+                    ],
+                );
+                g.node("Slice", &[&m, &zero, &hw, &axes], vec![])
+            };
+            let (s, b) = (full(&mut g, sc), full(&mut g, sh));
+            let y = g.node("Mul", &[&x, &s], vec![]);
+            x = g.node("Add", &[&y, &b], vec![]);
         }
         if let Some(d) = &self.deep {
             let z = conv(&mut g, &d.down, &x);

@@ -48,6 +48,16 @@ fn round_trip_at<N: ToOnnx>(
     assert!(worst < 1e-4, "{label}: max |onnx - burn| = {worst}");
 }
 
+/// The op type of every node, in graph order.
+fn op_types(model: &ModelProto) -> Vec<&str> {
+    model
+        .graph
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .collect()
+}
+
 /// The largest difference between two outputs of the same shape.
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
@@ -124,7 +134,58 @@ fn randomize_context(net: &mut LiveNet, device: &Device) {
         fc: random(ctx.fc, 0.5),
         scale: ctx.scale.into_iter().map(|c| random(c, 0.0)).collect(),
         shift: ctx.shift.into_iter().map(|c| random(c, 0.0)).collect(),
+        grid: ctx.grid.map(|g| crate::live::LiveGrid {
+            local: random(g.local, 0.5),
+            global: random(g.global, 0.0),
+            out: random(g.out, 0.0),
+        }),
     });
+}
+
+#[test]
+fn live_grid_onnx_export_matches_the_burn_forward_pass() {
+    use crate::live::LiveConfig;
+    let device = Device::flex();
+    let cfg = LiveConfig::new([4, 8], 2)
+        .with_live_out(0)
+        .with_live_context(6)
+        .with_live_grid(true);
+    let mut net = cfg.init(&device);
+    randomize_context(&mut net, &device);
+    // Scales and shifts a tenth of randomize_context's, nearer trained ones: at its scales
+    // the features reach ~1e4 and float rounding alone (x * (1 + s) in ONNX against
+    // x * s + x in burn) moves the output by ~1e-4.
+    let damp = |c: Conv2d| Conv2d {
+        weight: c.weight.map(|w| w * 0.1),
+        bias: c.bias.map(|b| b.map(|b| b * 0.1)),
+        ..c
+    };
+    let mut ctx = net.context.take().unwrap();
+    ctx.scale = ctx.scale.into_iter().map(damp).collect();
+    ctx.shift = ctx.shift.into_iter().map(damp).collect();
+    ctx.grid = ctx.grid.map(|g| crate::live::LiveGrid {
+        out: damp(g.out),
+        ..g
+    });
+    net.context = Some(ctx);
+    let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
+    let ops = op_types(&model);
+    // The grid adds a Resize per map (scale, shift) and the Shape and Slices that cut them.
+    assert_eq!(ops.iter().filter(|o| **o == "Resize").count(), 2);
+    assert_eq!(ops.iter().filter(|o| **o == "Mul").count(), 4);
+    // The grid counts: the same net without it gives another picture.
+    let x = Tensor::<4>::random([1, 3, 40, 72], burn::tensor::Distribution::Default, &device);
+    let mut plain = net.clone();
+    if let Some(c) = plain.context.as_mut() {
+        c.grid = None;
+    }
+    let diff: f32 = (net.forward(x.clone()) - plain.forward(x))
+        .abs()
+        .max()
+        .into_scalar();
+    assert!(diff > 1e-3, "the grid changed nothing ({diff})");
+    // 40x72: features 10x18, a 2x3 map upsampled to 16x24 and cut, so the Slice counts.
+    round_trip_at(&net, |x| net.forward(x), "live grid", [40, 72]);
 }
 
 #[test]
@@ -135,12 +196,7 @@ fn live_context_onnx_export_matches_the_burn_forward_pass() {
     let mut net = cfg.init(&device);
     randomize_context(&mut net, &device);
     let model = ModelProto::parse_from_bytes(&net.to_onnx("live")).unwrap();
-    let ops: Vec<&str> = model
-        .graph
-        .node
-        .iter()
-        .map(|n| n.op_type.as_str())
-        .collect();
+    let ops = op_types(&model);
     for op in &ops {
         assert!(
             [
