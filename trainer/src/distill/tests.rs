@@ -323,13 +323,15 @@ fn a_conditional_student_learns_what_each_style_does() {
     cfg.styles = 2;
     // 8/16 channels and 16 context channels: at 4/8 with 4 to 16, about 1 start in 15 left
     // the style's scales and shifts no way to the output (the 1/4-resolution path's ReLUs
-    // dead, only the unmodulated 1/2-resolution skip reaching it; gap 0.01). The seed makes
-    // the start the same every run (other tests drawing at the same time can still shift it).
+    // dead, only the unmodulated 1/2-resolution skip reaching it; gap 0.01). The start is
+    // redrawn from a local generator, so it is the same every run: burn's generator is
+    // global, and other tests drawing at the same time shifted a `device.seed` start into a
+    // dead one (gap 0.019 in a fresh-clone CI run).
     let net = LiveConfig::new([8, 16], 1)
         .with_live_context(16)
         .with_live_styles(2);
-    device.seed(5);
     let mut d = Distiller::new(net.clone(), cfg.clone(), &device);
+    d.net = d.net.map(&mut Redraw(rand::SeedableRng::seed_from_u64(5)));
     d.run(&pairs).unwrap();
     let (x, _, which) = batch(&pairs, &cfg, 0, &device);
     let ctx = context_batch(&contexts(&pairs, &net, &device), &which);
@@ -343,7 +345,8 @@ fn a_conditional_student_learns_what_each_style_does() {
             .forward_styled(x.clone(), ctx.clone(), Some(s))
     };
     // The two teachers differ by x / 2 per pixel, mean(x) / 2 on average; learned: 0.22 to
-    // 0.26 over 16 seeds (a one-style network: 0).
+    // 0.26 over 16 seeds (a one-style network: 0); this start 0.24 to 0.26 in six runs
+    // alone and beside the other tests.
     let gap: f32 = (as_style([1.0, 0.0]) - as_style([0.0, 1.0]))
         .abs()
         .mean()
@@ -374,4 +377,31 @@ fn the_tone_term_sees_block_means_not_texture() {
         "{}",
         tone(&grey, &lighter)
     );
+}
+
+/// Redraws every float parameter from its own generator: uniform with the tensor's mean and
+/// standard deviation, so the initialiser's scale stays and zero-initialised tensors (the
+/// scales and shifts, biases) stay zero.
+struct Redraw(rand::rngs::StdRng);
+
+impl burn::module::ModuleMapper for Redraw {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        use rand::Rng;
+        param.map(|t| {
+            let (dims, device, grad) = (t.dims(), t.device(), t.is_require_grad());
+            let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap();
+            let n = v.len() as f32;
+            let mean = v.iter().sum::<f32>() / n;
+            let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
+            let w: Vec<f32> = v
+                .iter()
+                .map(|_| mean + sd * 3f32.sqrt() * (2.0 * self.0.random::<f32>() - 1.0))
+                .collect();
+            Tensor::from_data(burn::tensor::TensorData::new(w, dims), &device)
+                .set_require_grad(grad)
+        })
+    }
 }
