@@ -187,7 +187,8 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # make live-models: distil the shipped live students (issue 13) from multistyle26, one per
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
-# `make live-model-19` does one style (about 24 minutes on 2 cores; style 23, two rounds with the grid, about 80).
+# `make live-model-19` does one style (about 24 minutes on 2 cores; styles 23 and 7, two rounds
+# with the grid, about 80 each).
 # Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
 # run continues (--resume).
 # The student is exported to out/live/sN/ first and measured against its teacher on the
@@ -207,15 +208,18 @@ LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
 # round (trainer/README.md).
 LIVE_ROUNDS := 6000
 live-model-23: LIVE_ROUNDS := 6000 12000
-# Style 23 also takes the spatial context (`--live-grid`: a scale and shift per 1/32 cell of
-# the context branch's map): at 12000 steps 0.847 / 21.28 dB on the held-out photos against
-# 0.830 / 21.02 without it (city frames 0.849 / 23.19 against 0.843 / 23.08), +1 ms a frame.
-live-model-23: LIVE_ARCH += --live-grid
-# Style 7 too, in two rounds: 0.720 / 18.70 dB on the held-out photos against 0.661 / 17.17
-# (one round, no grid), but city frames 0.650 / 16.92 against 0.659 / 18.04; over both sets
-# together +0.031 SSIM and +0.45 dB, so it ships (trainer/README.md).
+# Styles whose students also take the spatial context (`--live-grid`: a scale and shift per
+# 1/32 cell of the context branch's map), a property of the style, so both its distillation
+# and its manifests (FP32 and INT8) follow it. Style 23: at 12000 steps 0.847 / 21.28 dB on
+# the held-out photos against 0.830 / 21.02 without it (city frames 0.849 / 23.19 against
+# 0.843 / 23.08), +1 ms a frame. Style 7, in two rounds: 0.720 / 18.70 dB on the held-out
+# photos against 0.661 / 17.17 (one round, no grid), but city frames 0.650 / 16.92 against
+# 0.659 / 18.04; over both sets together +0.031 SSIM and +0.45 dB, so it ships
+# (trainer/README.md).
+LIVE_GRID_STYLES := 23 7
 live-model-7: LIVE_ROUNDS := 6000 12000
-live-model-7: LIVE_ARCH += --live-grid
+# `--live-grid` for the style $* of a live-model-N or live-int8-N rule, if it takes the grid
+LIVE_GRID = $(if $(filter $*,$(LIVE_GRID_STYLES)),--live-grid)
 # Teacher frames per train photo, and their photometric jitter (`--jitter`: brightness,
 # contrast, saturation within 1 +- J, channel gains within 1 +- J/3; each photo's first frame
 # as it is). 16 jittered frames per photo (J 0.3) were tried on style 23: +0.5 dB at 1500
@@ -244,7 +248,7 @@ live-trainer: deps models
 define live-rounds
 for steps in $(LIVE_ROUNDS); do \
 	$(LIVE_TRAINER) distill --teacher engines/multistyle26.onnx $(2) \
-		--data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) $(LIVE_TRAIN) \
+		--data $(TRAIN_PHOTOS)/train $(LIVE_ARCH) $(LIVE_GRID) $(LIVE_TRAIN) \
 		--cache out/live/$(1)/frames --checkpoint out/live/$(1)/live.safetensors --resume \
 		--preview out/live/$(1)/preview.png || exit 1; \
 	done
@@ -261,7 +265,7 @@ live-model-%: live-trainer trainer-photos
 	echo "$$q"; \
 	$(LIVE_TRAINER) export $(LIVE_EXPORT) --out engines --description "$$q $(LIVE_DESCRIPTION)"
 
-LIVE_DESCRIPTION = Live student of multistyle26 style $* (16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder, whole-frame context branch with per-channel scale and shift$(if $(findstring --live-grid,$(LIVE_ARCH)), and a spatial context: a scale and shift per 1/32-resolution cell upsampled bilinearly onto the features,); Conv/Relu/Add/Mul/DepthToSpace/Sigmoid and two pools$(if $(findstring --live-grid,$(LIVE_ARCH)),$(comma) Resize/Shape/Slice))
+LIVE_DESCRIPTION = Live student of multistyle26 style $* (16/32 channels, 3 dilated residual blocks, pixel-shuffle decoder, whole-frame context branch with per-channel scale and shift$(if $(LIVE_GRID), and a spatial context: a scale and shift per 1/32-resolution cell upsampled bilinearly onto the features,); Conv/Relu/Add/Mul/DepthToSpace/Sigmoid and two pools$(if $(LIVE_GRID),$(comma) Resize/Shape/Slice))
 LIVE_EXPORT = --checkpoint out/live/s$*/live.safetensors \
 	--name live-style$* --student-of multistyle26 --student-style style-$* \
 	--provenance "distilled by stylerd-train from multistyle26.onnx (sha256 0a2a0c94...1885e) style $* on $(LIVE_FRAMES) teacher frames (640x360$(if $(filter-out 0,$(LIVE_JITTER)),$(comma) photometric jitter $(LIVE_JITTER),)) per photo of the 102 train photos (trainer/photos.tsv sha256 $$(sha256sum trainer/photos.tsv | cut -d' ' -f1)), $(LIVE_STEPS_TEXT), loss L1 + 0.5 (1 - SSIM); command: make live-model-$*"

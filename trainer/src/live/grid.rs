@@ -17,17 +17,15 @@ pub struct LiveGrid {
 /// The spatial context's scales and shifts: [n, 2 * C2, h, w] at 1/32 resolution.
 pub struct GridMap(Tensor<4>);
 
+/// Upsampling factor from the context's map (1/32) to the features it modulates (1/4).
+pub const GRID_UP: usize = 8;
+
 impl GridMap {
     /// The map [n, 2 * C2, h, w]: C2 scales (less 1), then C2 shifts.
     pub fn new(map: Tensor<4>) -> Self {
         Self(map)
     }
-}
 
-/// Upsampling factor from the context's map (1/32) to the features it modulates (1/4).
-pub const GRID_UP: usize = 8;
-
-impl GridMap {
     /// (1 + scale, shift), each [n, C2, h4, w4], for features of `h4`x`w4` whose top-left
     /// corner sits at `at[i]` (rows, columns, 1/4-resolution units) in the whole frame's
     /// features; `at` empty: every one at (0, 0), the whole frame. The map is upsampled
