@@ -188,7 +188,7 @@ $(TRAIN_PHOTOS)/.done: $(TRAIN_PHOTOS_MANIFEST) $(TRAIN_PHOTOS_PINS)
 # style in LIVE_STYLES, each into engines/live-styleN.onnx + .toml (student-of multistyle26,
 # student-style style-N, so the daemon's governor can run it in its teacher's place).
 # `make live-model-19` does one style (about 24 minutes on 2 cores; styles 23 and 7, two rounds
-# with the grid, about 80 each).
+# with the grid, about 80 each; style 10, one round with the grid, 55 on a slow day).
 # Checkpoints, the cached teacher frames and a preview stay in out/live/sN/; an interrupted
 # run continues (--resume).
 # The student is exported to out/live/sN/ first and measured against its teacher on the
@@ -199,8 +199,9 @@ LIVE_STYLES := 19 23 7 10
 LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
 # Training rounds: one `distill --steps N --resume` per round, each resuming the last
 # round's checkpoint with the learning rate's cosine stretched to its N (back up and down
-# again; about 24 minutes per 6000 steps here), so every round ends in a checkpoint under the
-# issue's 45 minutes and an interrupted one continues. 6000 steps per style; 1500 (7-8 min)
+# again; about 24 minutes per 6000 steps on the AMD host, 40-55 with the grid on the slower
+# Intel host), so every round ends in a checkpoint (under the issue's 45 minutes but on a slow
+# day with the grid) and an interrupted one continues. 6000 steps per style; 1500 (7-8 min)
 # measured 0.03 SSIM and 0.3 to 1.0 dB less on the held-out photos. Style 23 gains from a
 # second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB), not from a third
 # to 18000; styles 7 (+0.18 dB on the photos, -0.7 dB on the city frames), 19 (+0.009 SSIM,
@@ -215,8 +216,9 @@ live-model-23: LIVE_ROUNDS := 6000 12000
 # 0.843 / 23.08), +1 ms a frame. Style 7, in two rounds: 0.720 / 18.70 dB on the held-out
 # photos against 0.661 / 17.17 (one round, no grid), but city frames 0.650 / 16.92 against
 # 0.659 / 18.04; over both sets together +0.031 SSIM and +0.45 dB, so it ships
-# (trainer/README.md).
-LIVE_GRID_STYLES := 23 7
+# (trainer/README.md). Style 10, one round: 0.774 / 23.41 dB on the held-out photos against
+# 0.653 / 22.24 without it, city frames 0.757 / 22.17 against 0.667 / 22.28.
+LIVE_GRID_STYLES := 23 7 10
 live-model-7: LIVE_ROUNDS := 6000 12000
 # `--live-grid` for the style $* of a live-model-N or live-int8-N rule, if it takes the grid
 LIVE_GRID = $(if $(filter $*,$(LIVE_GRID_STYLES)),--live-grid)
