@@ -262,31 +262,27 @@ fn the_shipped_int8_live_student_fuses_and_stays_close_to_fp32() {
         .status()
         .unwrap();
     assert!(status.success());
-    let graph = ModelProto::parse_from_bytes(&std::fs::read(&dump).unwrap())
-        .unwrap()
-        .graph;
-    let count = |op: &str| graph.node.iter().filter(|n| n.op_type == op).count();
+    // The op types of an ONNX file's graph, and how many of them are `op`.
+    let op_types = |path: &Path| -> Vec<String> {
+        let model = ModelProto::parse_from_bytes(&std::fs::read(path).unwrap()).unwrap();
+        model.graph.node.iter().map(|n| n.op_type.clone()).collect()
+    };
+    let count = |ops: &[String], op: &str| ops.iter().filter(|o| *o == op).count();
+    let (fp32, int8) = (op_types(&models.join("live-style19.onnx")), op_types(&dump));
     // As many as the FP32 student has convolutions: 22 today (10 in the picture path, 12 in
     // the whole-frame context branch), 26 for a student with the spatial context.
-    let fp32_convs =
-        ModelProto::parse_from_bytes(&std::fs::read(models.join("live-style19.onnx")).unwrap())
-            .unwrap()
-            .graph
-            .node
-            .iter()
-            .filter(|n| n.op_type == "Conv")
-            .count();
+    let fp32_convs = count(&fp32, "Conv");
     assert!(
         fp32_convs >= 22,
         "{fp32_convs} convolutions in the FP32 student"
     );
     assert_eq!(
-        count("QLinearConv"),
+        count(&int8, "QLinearConv"),
         fp32_convs,
         "every convolution in int8"
     );
     assert_eq!(
-        count("Conv") + count("FusedConv"),
+        count(&int8, "Conv") + count(&int8, "FusedConv"),
         0,
         "a convolution left in float"
     );

@@ -204,11 +204,12 @@ LIVE_ARCH   := --arch live-m --live-dilate --live-context 32
 # day with the grid) and an interrupted one continues. 6000 steps per style; 1500 (7-8 min)
 # measured 0.03 SSIM and 0.3 to 1.0 dB less on the held-out photos. Style 23 gains from a
 # second round to 12000 steps (+0.010 SSIM, +0.35 dB; city frames +0.6 dB), not from a third
-# to 18000; styles 7 (+0.18 dB on the photos, -0.7 dB on the city frames), 19 (+0.009 SSIM,
-# no PSNR) and 10 (+0.14 dB, its worst photo -0.6 dB) did not clearly, so they keep one
-# round (trainer/README.md).
+# to 18000; without the grid styles 7 (+0.18 dB on the photos, -0.7 dB on the city frames),
+# 19 (+0.009 SSIM, no PSNR) and 10 (+0.14 dB, its worst photo -0.6 dB) did not clearly, so
+# 19 and 10 keep one round; style 7 takes two with the grid (below; trainer/README.md).
 LIVE_ROUNDS := 6000
 live-model-23: LIVE_ROUNDS := 6000 12000
+live-model-7: LIVE_ROUNDS := 6000 12000
 # Styles whose students also take the spatial context (`--live-grid`: a scale and shift per
 # 1/32 cell of the context branch's map), a property of the style, so both its distillation
 # and its manifests (FP32 and INT8) follow it. Style 23: at 12000 steps 0.847 / 21.28 dB on
@@ -219,7 +220,6 @@ live-model-23: LIVE_ROUNDS := 6000 12000
 # (trainer/README.md). Style 10, one round: 0.774 / 23.41 dB on the held-out photos against
 # 0.653 / 22.24 without it, city frames 0.757 / 22.17 against 0.667 / 22.28.
 LIVE_GRID_STYLES := 23 7 10
-live-model-7: LIVE_ROUNDS := 6000 12000
 # `--live-grid` for the style $* of a live-model-N or live-int8-N rule, if it takes the grid
 LIVE_GRID = $(if $(filter $*,$(LIVE_GRID_STYLES)),--live-grid)
 # Teacher frames per train photo, and their photometric jitter (`--jitter`: brightness,
