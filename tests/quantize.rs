@@ -241,10 +241,11 @@ fn the_shipped_int8_live_student_fuses_and_stays_close_to_fp32() {
         .sum::<f64>()
         / held_out.len() as f64;
     println!("live-style19 INT8 vs FP32 on 8 held-out photos at 128x96: PSNR {p:.1} dB");
-    // Measured 31.9 dB here for the 6000-step student quantized at the 99.9th percentile
-    // (29.4 dB at 640x360 with `stylerd quantize --bench`); the 2.4 dB margin covers other
-    // x86 CPUs' kernels.
-    assert!(p > 29.5, "PSNR {p:.1} dB");
+    // Measured 30.6 dB here for the 12000-step student with the spatial context quantized
+    // at the 99.9th percentile (27.0 dB at 640x360 with `stylerd quantize --bench`); the
+    // 2.1 dB margin covers other x86 CPUs' kernels (the student before it measured the same
+    // 31.9 dB on an AMD and an Intel host).
+    assert!(p > 28.5, "PSNR {p:.1} dB");
 
     // What ONNX Runtime actually runs, after its fusions.
     let dir = tempfile::tempdir().unwrap();
