@@ -280,28 +280,41 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     }
     let (sw, sh) = (img.width as usize, img.height as usize);
     let (dw, dh) = (width as usize, height as usize);
-    // Source coordinate and weight for each destination column/row.
-    let axis = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
-        let scale = src as f32 / dst as f32;
-        (0..dst)
-            .map(|d| {
-                let x = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
-                let x0 = (x as usize).min(src - 1);
-                let x1 = (x0 + 1).min(src - 1);
-                (x0, x1, x - x0 as f32)
-            })
-            .collect()
-    };
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
+        return RgbImage {
+            width,
+            height,
+            data: vec![0; dw * dh * 3],
+        };
+    }
+    // It runs twice a frame on a smaller rung (in and out of the engine): separable, in
+    // fixed point with weights in 1/256, each source row filtered horizontally once.
     let (xs, ys) = (axis(sw, dw), axis(sh, dh));
-    let mut data = Vec::with_capacity(dw * dh * 3);
-    for &(y0, y1, fy) in &ys {
-        for &(x0, x1, fx) in &xs {
-            for c in 0..3 {
-                let p = |x: usize, y: usize| img.data[(y * sw + x) * 3 + c] as f32;
-                let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
-                let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
-                data.push((top + (bottom - top) * fy + 0.5) as u8);
+    let mut rows = vec![0u16; sh * dw * 3];
+    let mut filtered = vec![false; sh];
+    for &(y0, y1, _) in &ys {
+        for y in [y0, y1] {
+            if filtered[y] {
+                continue;
             }
+            filtered[y] = true;
+            let src = &img.data[y * sw * 3..(y + 1) * sw * 3];
+            let dst = &mut rows[y * dw * 3..(y + 1) * dw * 3];
+            for (d, &(x0, x1, fx)) in dst.chunks_exact_mut(3).zip(&xs) {
+                let (a, b) = (&src[x0 * 3..x0 * 3 + 3], &src[x1 * 3..x1 * 3 + 3]);
+                for c in 0..3 {
+                    // At most 255 * 256: fits.
+                    d[c] = (a[c] as u32 * (256 - fx) + b[c] as u32 * fx) as u16;
+                }
+            }
+        }
+    }
+    let mut data = vec![0u8; dw * dh * 3];
+    for (out, &(y0, y1, fy)) in data.chunks_exact_mut(dw * 3).zip(&ys) {
+        let top = &rows[y0 * dw * 3..(y0 + 1) * dw * 3];
+        let bottom = &rows[y1 * dw * 3..(y1 + 1) * dw * 3];
+        for ((o, &t), &b) in out.iter_mut().zip(top).zip(bottom) {
+            *o = ((t as u32 * (256 - fy) + b as u32 * fy + (1 << 15)) >> 16) as u8;
         }
     }
     RgbImage {
@@ -309,6 +322,20 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
         height,
         data,
     }
+}
+
+/// Source samples and weight (in 1/256) for each destination column or row, pixel centres
+/// aligned.
+fn axis(src: usize, dst: usize) -> Vec<(usize, usize, u32)> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let x = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
+            let x0 = (x as usize).min(src - 1);
+            let x1 = (x0 + 1).min(src - 1);
+            (x0, x1, ((x - x0 as f64) * 256.0).round().min(256.0) as u32)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -397,6 +424,63 @@ mod tests {
         let reds: Vec<u8> = up.data.chunks(3).map(|p| p[0]).collect();
         assert_eq!(reds, vec![0, 50, 150, 200]);
         assert_eq!(resize_bilinear(&ramp, 2, 1), ramp);
+    }
+
+    /// Bilinear resize in floating point, one output value at a time: the reference for the
+    /// fixed-point one.
+    fn reference_resize(img: &RgbImage, dw: usize, dh: usize) -> Vec<f64> {
+        let (sw, sh) = (img.width as usize, img.height as usize);
+        let at = |d: usize, src: usize, dst: usize| {
+            let x = ((d as f64 + 0.5) * src as f64 / dst as f64 - 0.5).max(0.0);
+            let x0 = (x as usize).min(src - 1);
+            (x0, (x0 + 1).min(src - 1), x - x0 as f64)
+        };
+        let mut out = Vec::new();
+        for y in 0..dh {
+            let (y0, y1, fy) = at(y, sh, dh);
+            for x in 0..dw {
+                let (x0, x1, fx) = at(x, sw, dw);
+                for c in 0..3 {
+                    let p = |x: usize, y: usize| img.data[(y * sw + x) * 3 + c] as f64;
+                    let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
+                    let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
+                    out.push(top + (bottom - top) * fy);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn fixed_point_resize_matches_floating_point() {
+        let data = (0..64u32 * 36 * 3)
+            .map(|i| (i * 7919 % 256) as u8)
+            .collect();
+        let img = RgbImage::new(64, 36, data).unwrap();
+        // The governor's rungs (80 %, 60 %) down and back up, a thumbnail, odd sizes.
+        for (w, h) in [
+            (51, 29),
+            (38, 22),
+            (64, 36),
+            (16, 9),
+            (97, 53),
+            (1, 1),
+            (200, 3),
+        ] {
+            let small = resize_bilinear(&img, w, h);
+            let want = reference_resize(&img, w as usize, h as usize);
+            for (i, (&got, &want)) in small.data.iter().zip(&want).enumerate() {
+                // Weights rounded to 1/256 (at most 0.5 level off in each pass) and the
+                // result rounded to a level (0.5).
+                assert!(
+                    (got as f64 - want).abs() <= 1.5,
+                    "{w}x{h} at {i}: {got} vs {want}"
+                );
+            }
+            let back = resize_bilinear(&small, 64, 36);
+            assert_eq!(back.data.len(), img.data.len());
+        }
+        assert!(resize_bilinear(&img, 0, 4).data.is_empty());
     }
 
     #[test]

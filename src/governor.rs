@@ -12,6 +12,15 @@
 //! (measured by the frame loop, relative to the configured model); latency is predicted by
 //! scaling with work; power as the power now plus what the rung above cost over this one
 //! when the governor last stepped down from it, or by scaling with work when it never did.
+//!
+//! Scaling the whole glass-to-glass time by work is pessimistic (capture, colour
+//! conversion and encoding do not shrink with the rung), so a rung that held the budget
+//! with little headroom would never be predicted safe again once one burst of load stepped
+//! it down. The governor therefore also remembers what each rung measured before the window
+//! that stepped it down: a rung that held under 95 % of the budget for at least
+//! [`HELD_MIN`] is tried again, and so is any rung of no more work below it. A rung left again soon after being entered waits twice as
+//! long before the next try (up to [`HOLD_MAX`]), so a load that stays costs a few
+//! seconds over budget per try, ever more rarely.
 //! Pure logic with the clock passed in; the frame loop applies the rung.
 
 use std::collections::VecDeque;
@@ -27,6 +36,19 @@ pub use ladder::{LadderEntry, LadderModel, LadderSpec, Rung, default_ladder, stu
 const SETTLE: Duration = Duration::from_secs(2);
 /// How long the rung above must look safe before stepping up.
 const HOLD: Duration = Duration::from_secs(5);
+/// The longest a rung waits before it is tried again (see [`HOLD`], doubled after each
+/// try that did not last).
+const HOLD_MAX: Duration = Duration::from_secs(320);
+/// A stay on a rung shorter than this that ends in a step down is a failed try: the next
+/// try of that rung waits twice as long. A longer stay resets the wait to [`HOLD`].
+const TRY_LASTS: Duration = Duration::from_secs(30);
+/// The least measured time on a rung (before the window that stepped it down) that counts
+/// as evidence the rung holds the budget.
+const HELD_MIN: Duration = Duration::from_secs(5);
+/// Latency samples of the current rung kept for its measured p95.
+const STAY_WINDOW: Duration = Duration::from_secs(60);
+/// A rung whose measured p95 was under this share of the budget is tried again.
+const HELD_MARGIN: f64 = 0.95;
 /// Latency samples from the first this-long of a governor's life are ignored: ONNX
 /// Runtime's first runs of a session (arena growth, kernel selection) and a capture
 /// pipeline's first frames are slower than what follows, and acting on them stepped a live
@@ -82,6 +104,8 @@ pub struct Governor {
     budget_ms: f64,
     budget_w: f64,
     latency: VecDeque<(Instant, f64)>,
+    /// The current rung's latency samples over its stay (the last [`STAY_WINDOW`]).
+    stay: VecDeque<(Instant, f64)>,
     power: VecDeque<(Instant, f64)>,
     last_change: Instant,
     /// Latency samples before this are warm-up (see [`WARMUP`]).
@@ -95,6 +119,13 @@ pub struct Governor {
     up_cost: Vec<Option<f64>>,
     /// After a step down: the power of the rung just left, until this rung is measured.
     left_power: Option<f64>,
+    /// For each rung: the p95 latency it measured over its last stay of at least
+    /// [`HELD_MIN`], before the window that stepped it down.
+    held: Vec<Option<f64>>,
+    /// For each rung: how long it must look safe before the governor steps up onto it.
+    hold: Vec<Duration>,
+    /// Whether the current rung was entered by stepping up onto it.
+    entered_by_up: bool,
 }
 
 impl Governor {
@@ -117,6 +148,8 @@ impl Governor {
         };
         let level = pin.map_or(0, |p| p.min(rungs.len() - 1));
         let up_cost = vec![None; rungs.len()];
+        let held = vec![None; rungs.len()];
+        let hold = vec![HOLD; rungs.len()];
         let models = vec![LadderModel {
             name: String::new(),
             cost: 1.0,
@@ -126,11 +159,15 @@ impl Governor {
             models,
             up_cost,
             left_power: None,
+            held,
+            hold,
+            entered_by_up: false,
             level,
             pinned: pin.is_some(),
             budget_ms,
             budget_w,
             latency: VecDeque::new(),
+            stay: VecDeque::new(),
             power: VecDeque::new(),
             last_change: now,
             warm_until: now + WARMUP,
@@ -196,6 +233,14 @@ impl Governor {
         {
             self.latency.pop_front();
         }
+        self.stay.push_back((now, glass_to_glass_ms));
+        while self
+            .stay
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > STAY_WINDOW)
+        {
+            self.stay.pop_front();
+        }
     }
 
     /// A board power reading taken at `read_at`. Readings from before the last step, or
@@ -217,12 +262,24 @@ impl Governor {
     }
 
     fn p95(&self) -> Option<f64> {
-        let mut v: Vec<f64> = self.latency.iter().map(|(_, l)| *l).collect();
-        if v.len() < MIN_SAMPLES {
+        p95(self.latency.iter().map(|(_, l)| *l).collect())
+    }
+
+    /// What the current rung measured before the window that judges it now: the p95 of
+    /// its stay's samples older than that window, when they span at least [`HELD_MIN`].
+    fn held_before_window(&self, now: Instant) -> Option<f64> {
+        let window_start = now.checked_sub(SETTLE * 2)?;
+        let before: Vec<(Instant, f64)> = self
+            .stay
+            .iter()
+            .copied()
+            .filter(|(t, _)| *t < window_start)
+            .collect();
+        let (first, last) = (before.first()?.0, before.last()?.0);
+        if last.duration_since(first) < HELD_MIN {
             return None;
         }
-        v.sort_by(f64::total_cmp);
-        Some(v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)])
+        p95(before.into_iter().map(|(_, l)| l).collect())
     }
 
     fn mean_power(&self) -> Option<f64> {
@@ -267,18 +324,40 @@ impl Governor {
         }
         let (here, above) = (self.rungs[self.level], self.rungs[self.level - 1]);
         let predicted = p95 * self.work(above) / self.work(here);
+        // Measured evidence: the rung above, or one with at least its work, held the budget.
+        let held = (0..self.level)
+            .filter(|&k| self.work(self.rungs[k]) >= self.work(above))
+            .filter_map(|k| self.held[k].map(|h| (k, h)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
         // A larger rung draws more power as well: it needs headroom for that too.
         let power_ok = watts
             .is_none_or(|w| self.predicted_power_above(w, here, above) < self.budget_w * UP_MARGIN);
-        if predicted < self.budget_ms * UP_MARGIN && power_ok {
+        let by_prediction = predicted < self.budget_ms * UP_MARGIN;
+        let by_record = held.is_some_and(|(_, h)| h < self.budget_ms * HELD_MARGIN);
+        if (by_prediction || by_record) && power_ok {
             let since = *self.safe_since.get_or_insert(now);
-            if now.duration_since(since) >= HOLD {
-                let why = format!(
-                    "up: predicted p95 {predicted:.1} ms at {}x{}{}",
+            if now.duration_since(since) >= self.hold[self.level - 1] {
+                let place = format!(
+                    "{}x{}{}",
                     above.size[0],
                     above.size[1],
                     self.model_label(above)
                 );
+                let why = match held {
+                    Some((k, h)) if !by_prediction && k == self.level - 1 => {
+                        format!("up: {place} tried again, it held p95 {h:.1} ms before")
+                    }
+                    Some((k, h)) if !by_prediction => {
+                        let r = self.rungs[k];
+                        format!(
+                            "up: {place} tried again, {}x{}{} held p95 {h:.1} ms before",
+                            r.size[0],
+                            r.size[1],
+                            self.model_label(r)
+                        )
+                    }
+                    _ => format!("up: predicted p95 {predicted:.1} ms at {place}"),
+                };
                 return Some(self.step(self.level - 1, why, now));
             }
         } else {
@@ -303,11 +382,26 @@ impl Governor {
     fn step(&mut self, to: usize, reason: String, now: Instant) -> Step {
         let from = self.level;
         self.left_power = if to > from { self.mean_power() } else { None };
+        if to > from {
+            if let Some(h) = self.held_before_window(now) {
+                self.held[from] = Some(h);
+            }
+            // Stepped up onto this rung and soon left again: wait longer before the next
+            // try; a stay that lasted resets the wait.
+            self.hold[from] =
+                if self.entered_by_up && now.duration_since(self.last_change) < TRY_LASTS {
+                    (self.hold[from] * 2).min(HOLD_MAX)
+                } else {
+                    HOLD
+                };
+        }
+        self.entered_by_up = to < from;
         self.level = to;
         self.steps += 1;
         self.last_change = now;
         self.safe_since = None;
         self.latency.clear();
+        self.stay.clear();
         self.power.clear();
         self.reason = reason.clone();
         Step { from, to, reason }
@@ -339,6 +433,15 @@ impl Governor {
             reason: self.reason.clone(),
         }
     }
+}
+
+/// The 95th percentile of `v`; None with fewer than [`MIN_SAMPLES`].
+fn p95(mut v: Vec<f64>) -> Option<f64> {
+    if v.len() < MIN_SAMPLES {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)])
 }
 
 #[cfg(test)]

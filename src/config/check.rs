@@ -77,6 +77,12 @@ impl Config {
                 format!("must be 1 to 64, got {}", e.threads),
             ));
         }
+        if e.spin_us > 1_000_000 {
+            return Err(bad(
+                "engine.spin-us",
+                format!("must be 0 to 1000000 microseconds, got {}", e.spin_us),
+            ));
+        }
         if e.model.is_empty() || e.model.contains(['/', '\\']) {
             return Err(bad(
                 "engine.model",

@@ -110,6 +110,17 @@ impl OnnxEngine {
             .map_err(|e| load(e.into()))?
             .with_intra_threads(config.threads)
             .map_err(|e| load(e.into()))?;
+        // Between a live stream's frames the worker threads should sleep, not spin
+        // (`engine.spin-us`).
+        builder = if config.spin_us == 0 {
+            builder.with_intra_op_spinning(false)
+        } else {
+            builder.with_config_entry(
+                "session.intra_op.spin_duration_us",
+                config.spin_us.to_string(),
+            )
+        }
+        .map_err(|e| load(e.into()))?;
         // Diagnostics: the graph ONNX Runtime actually runs on this machine after its
         // optimizations and fusions (e.g. whether a QDQ model became QLinearConv here).
         if let Some(dump) = std::env::var_os(DUMP_OPTIMIZED_ENV) {

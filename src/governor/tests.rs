@@ -378,3 +378,73 @@ fn frames_captured_before_a_step_do_not_judge_the_new_rung() {
     );
     assert_eq!(g.status().level, 1);
 }
+
+/// The student at full size holds a 30 ms budget at ~27 ms (90 %: the prediction from a
+/// smaller rung, which scales all of it by pixels, never says safe), with bursts of load
+/// that add `extra` ms from each burst's start for its length (seconds). Returns the level
+/// each second and the governor.
+fn simulate_bursts(extra: f64, bursts: &[(u64, u64)], seconds: u64) -> (Vec<usize>, Governor) {
+    let t0 = Instant::now();
+    let students = student(0.25);
+    let mut g = Governor::for_run(&spec(None, &students), 30.0, 15.0, t0);
+    let mut levels = Vec::new();
+    for frame in 0..seconds * 30 {
+        let now = t0 + Duration::from_millis(frame * 1000 / 30);
+        let r = g.rung();
+        let cost = g.models()[r.model].cost;
+        // 10 ms that does not shrink with the rung, the rest stylizing: teacher 78 ms,
+        // student 27 ms at 640x360, 21.2 ms at 512x288.
+        let mut ms = 10.0 + 300.0 * cost * r.pixels() / 1e6 * (1.0 + (frame % 7) as f64 * 0.01);
+        let s = frame / 30;
+        if bursts.iter().any(|&(at, len)| (at..at + len).contains(&s)) {
+            ms += extra;
+        }
+        g.record_latency(ms, now);
+        g.decide(now);
+        if frame % 30 == 0 {
+            levels.push(g.level);
+        }
+    }
+    (levels, g)
+}
+
+#[test]
+fn a_burst_of_load_does_not_cost_the_full_size_for_good() {
+    let (levels, g) = simulate_bursts(14.0, &[(20, 3)], 60);
+    assert_eq!(levels[15], 1, "the student at full size: {levels:?}");
+    // 35 ms at 512x288 in the burst too: two rungs down.
+    assert_eq!(levels[25], 3, "the burst steps it down: {levels:?}");
+    // The burst ends at 23 s; back up one rung per settle + hold (2 + 5 s), plus a second.
+    assert!(levels[38..].iter().all(|&l| l == 1), "{levels:?}");
+    assert!(
+        g.status().reason.contains("held p95"),
+        "{:?}",
+        g.status().reason
+    );
+    assert_eq!(
+        g.status().steps,
+        5,
+        "to the student, down twice, up twice: {levels:?}"
+    );
+}
+
+#[test]
+fn a_load_that_stays_is_tried_again_ever_more_rarely() {
+    // From 20 s on, the full-size student is over budget for good (33 ms; 27.2 at 512x288).
+    let (levels, _) = simulate_bursts(6.0, &[(20, 1000)], 300);
+    let ups: Vec<usize> = (1..levels.len())
+        .filter(|&s| levels[s] < levels[s - 1])
+        .collect();
+    // Tries after 5, 10, 20, 40, 80, 160 s of looking safe, each left within ~3 s.
+    assert!(ups.len() <= 6, "tries at {ups:?}");
+    assert!(
+        ups.windows(3).all(|w| w[2] - w[1] > w[1] - w[0]),
+        "tries at {ups:?}"
+    );
+    // Each try is judged after settle (2 s): about 2 s over budget per try.
+    let over = levels[22..].iter().filter(|&&l| l == 1).count();
+    assert!(
+        over <= 2 * ups.len(),
+        "{over} s on the over-budget rung: {levels:?}"
+    );
+}
