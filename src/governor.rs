@@ -18,9 +18,10 @@
 //! with little headroom would never be predicted safe again once one burst of load stepped
 //! it down. The governor therefore also remembers what each rung measured before the window
 //! that stepped it down: a rung that held under 95 % of the budget for at least
-//! [`HELD_MIN`] is tried again, and so is any rung of no more work below it. A rung left again soon after being entered waits twice as
-//! long before the next try (up to [`HOLD_MAX`]), so a load that stays costs a few
-//! seconds over budget per try, ever more rarely.
+//! [`HELD_MIN`] is tried again, and so is any rung of no more work below it. A rung left
+//! again soon after being entered waits twice as long before the next try (up to
+//! [`HOLD_MAX`]), so a load that stays costs a few seconds over budget per try, ever more
+//! rarely.
 //! Pure logic with the clock passed in; the frame loop applies the rung.
 
 use std::collections::VecDeque;
@@ -45,7 +46,8 @@ const TRY_LASTS: Duration = Duration::from_secs(30);
 /// The least measured time on a rung (before the window that stepped it down) that counts
 /// as evidence the rung holds the budget.
 const HELD_MIN: Duration = Duration::from_secs(5);
-/// Latency samples of the current rung kept for its measured p95.
+/// Latency samples of the current rung kept for its measured p95 (decisions use the last
+/// `SETTLE * 2` of them).
 const STAY_WINDOW: Duration = Duration::from_secs(60);
 /// A rung whose measured p95 was under this share of the budget is tried again.
 const HELD_MARGIN: f64 = 0.95;
@@ -103,9 +105,8 @@ pub struct Governor {
     pinned: bool,
     budget_ms: f64,
     budget_w: f64,
-    latency: VecDeque<(Instant, f64)>,
     /// The current rung's latency samples over its stay (the last [`STAY_WINDOW`]).
-    stay: VecDeque<(Instant, f64)>,
+    latency: VecDeque<(Instant, f64)>,
     power: VecDeque<(Instant, f64)>,
     last_change: Instant,
     /// Latency samples before this are warm-up (see [`WARMUP`]).
@@ -167,7 +168,6 @@ impl Governor {
             budget_ms,
             budget_w,
             latency: VecDeque::new(),
-            stay: VecDeque::new(),
             power: VecDeque::new(),
             last_change: now,
             warm_until: now + WARMUP,
@@ -229,17 +229,9 @@ impl Governor {
         while self
             .latency
             .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > SETTLE * 2)
-        {
-            self.latency.pop_front();
-        }
-        self.stay.push_back((now, glass_to_glass_ms));
-        while self
-            .stay
-            .front()
             .is_some_and(|(t, _)| now.duration_since(*t) > STAY_WINDOW)
         {
-            self.stay.pop_front();
+            self.latency.pop_front();
         }
     }
 
@@ -261,8 +253,17 @@ impl Governor {
         }
     }
 
+    /// The p95 of the judging window: the samples of the last `SETTLE * 2` before the
+    /// newest.
     fn p95(&self) -> Option<f64> {
-        p95(self.latency.iter().map(|(_, l)| *l).collect())
+        let (newest, _) = *self.latency.back()?;
+        p95(self
+            .latency
+            .iter()
+            .rev()
+            .take_while(|(t, _)| newest.duration_since(*t) <= SETTLE * 2)
+            .map(|(_, l)| *l)
+            .collect())
     }
 
     /// What the current rung measured before the window that judges it now: the p95 of
@@ -270,7 +271,7 @@ impl Governor {
     fn held_before_window(&self, now: Instant) -> Option<f64> {
         let window_start = now.checked_sub(SETTLE * 2)?;
         let before: Vec<(Instant, f64)> = self
-            .stay
+            .latency
             .iter()
             .copied()
             .filter(|(t, _)| *t < window_start)
@@ -337,25 +338,15 @@ impl Governor {
         if (by_prediction || by_record) && power_ok {
             let since = *self.safe_since.get_or_insert(now);
             if now.duration_since(since) >= self.hold[self.level - 1] {
-                let place = format!(
-                    "{}x{}{}",
-                    above.size[0],
-                    above.size[1],
-                    self.model_label(above)
-                );
+                let place = self.place(above);
                 let why = match held {
                     Some((k, h)) if !by_prediction && k == self.level - 1 => {
                         format!("up: {place} tried again, it held p95 {h:.1} ms before")
                     }
-                    Some((k, h)) if !by_prediction => {
-                        let r = self.rungs[k];
-                        format!(
-                            "up: {place} tried again, {}x{}{} held p95 {h:.1} ms before",
-                            r.size[0],
-                            r.size[1],
-                            self.model_label(r)
-                        )
-                    }
+                    Some((k, h)) if !by_prediction => format!(
+                        "up: {place} tried again, {} held p95 {h:.1} ms before",
+                        self.place(self.rungs[k])
+                    ),
                     _ => format!("up: predicted p95 {predicted:.1} ms at {place}"),
                 };
                 return Some(self.step(self.level - 1, why, now));
@@ -401,10 +392,14 @@ impl Governor {
         self.last_change = now;
         self.safe_since = None;
         self.latency.clear();
-        self.stay.clear();
         self.power.clear();
         self.reason = reason.clone();
         Step { from, to, reason }
+    }
+
+    /// "WxH", then " with MODEL" when the ladder holds more than one model.
+    fn place(&self, r: Rung) -> String {
+        format!("{}x{}{}", r.size[0], r.size[1], self.model_label(r))
     }
 
     /// " with MODEL" when the ladder holds more than one model, else "".
